@@ -1,0 +1,165 @@
+//! The RabbitMQ connection, kept alive: connect (failing fast with a clear error at start),
+//! declare the topology, and — once running — notice a lost connection, reconnect with
+//! backoff (`backon`), re-declare, and tell consumers to resubscribe through a generation
+//! counter. Publishers see [`BrokerError::Unavailable`] meanwhile, so the ingress answers 503.
+
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties};
+use switchyard_telemetry::Metrics;
+use switchyard_telemetry::mask;
+use tokio::sync::watch;
+
+use crate::{BrokerError, Topology};
+
+/// How long to wait for the TCP + AMQP handshake before calling the broker unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the watchdog checks the connection.
+const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+/// A shared handle on the current RabbitMQ connection. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    name: String,
+    topology: Topology,
+    metrics: Metrics,
+    current: RwLock<Option<Arc<Connection>>>,
+    generation: watch::Sender<u64>,
+}
+
+impl Broker {
+    /// Connects, declares the topology and starts the reconnect watchdog. An unreachable broker
+    /// or a topology mismatch is an error here, at start, with what to do about it.
+    pub async fn connect(
+        url: &str,
+        topology: Topology,
+        connection_name: &str,
+        metrics: Metrics,
+    ) -> Result<Broker, BrokerError> {
+        let connection = open(url, connection_name, &topology).await?;
+        metrics.broker_connected.set(1);
+        let inner = Arc::new(Inner {
+            url: url.to_owned(),
+            name: connection_name.to_owned(),
+            topology,
+            metrics,
+            current: RwLock::new(Some(Arc::new(connection))),
+            generation: watch::channel(0).0,
+        });
+        tokio::spawn(watchdog(Arc::downgrade(&inner)));
+        Ok(Broker { inner })
+    }
+
+    /// The topology this broker was set up with.
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Whether a live connection is held right now.
+    pub fn is_connected(&self) -> bool {
+        self.connection().is_some_and(|c| c.status().connected())
+    }
+
+    /// Changes each time a new connection replaces a lost one; consumers resubscribe then.
+    pub fn generations(&self) -> watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    /// A new channel on the current connection.
+    pub async fn channel(&self) -> Result<Channel, BrokerError> {
+        let connection = self.connection().ok_or_else(|| self.unavailable())?;
+        connection.create_channel().await.map_err(|e| {
+            BrokerError::Unavailable(format!("{}: {e}", mask::url(&self.inner.url)))
+        })
+    }
+
+    /// Messages ready in `queue` (a passive declare, so it never creates anything).
+    pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
+        let channel = self.channel().await?;
+        let options = QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = channel.queue_declare(queue.into(), options, FieldTable::default()).await?;
+        let _ = channel.close(200, "depth polled".into()).await;
+        Ok(q.message_count())
+    }
+
+    /// Closes the connection (used at shutdown); the watchdog stops with the last handle.
+    pub async fn close(&self) {
+        let taken = self.inner.current.write().expect("broker lock poisoned").take();
+        if let Some(connection) = taken {
+            let _ = connection.close(200, "shutting down".into()).await;
+        }
+    }
+
+    fn connection(&self) -> Option<Arc<Connection>> {
+        self.inner.current.read().expect("broker lock poisoned").clone()
+    }
+
+    fn unavailable(&self) -> BrokerError {
+        BrokerError::Unavailable(format!(
+            "not connected to RabbitMQ at {}; reconnecting",
+            mask::url(&self.inner.url)
+        ))
+    }
+}
+
+async fn open(url: &str, name: &str, topology: &Topology) -> Result<Connection, BrokerError> {
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    let connect = Connection::connect(url, properties);
+    let connection = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(unreachable(url, &e.to_string())),
+        Err(_) => return Err(unreachable(url, "no answer within 5s")),
+    };
+    topology.declare(&connection).await?;
+    Ok(connection)
+}
+
+fn unreachable(url: &str, reason: &str) -> BrokerError {
+    BrokerError::Unreachable { url: mask::url(url), reason: reason.to_owned() }
+}
+
+/// Watches the connection while any [`Broker`] handle lives; replaces it when lost.
+async fn watchdog(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let alive = inner.current.read().expect("broker lock poisoned").as_ref().map(|c| c.status().connected());
+        match alive {
+            Some(true) => continue,
+            None => return, // closed on purpose
+            Some(false) => {}
+        }
+        inner.metrics.broker_connected.set(0);
+        tracing::warn!(url = %mask::url(&inner.url), "lost the RabbitMQ connection; reconnecting");
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times();
+        let reconnect = || open(&inner.url, &inner.name, &inner.topology);
+        let connection = reconnect
+            .retry(backoff)
+            .notify(|e, delay| tracing::warn!(error = %e, ?delay, "RabbitMQ still unreachable"))
+            .await;
+        let Ok(connection) = connection else { continue };
+        *inner.current.write().expect("broker lock poisoned") = Some(Arc::new(connection));
+        inner.metrics.broker_connected.set(1);
+        inner.metrics.broker_reconnects.inc();
+        inner.generation.send_modify(|g| *g += 1);
+        tracing::info!("reconnected to RabbitMQ");
+    }
+}

@@ -1,0 +1,143 @@
+//! The error classes the runtime acts on, and the outcomes it records.
+//!
+//! Every worker maps its own error enum onto [`Failure`] in one exhaustive `match`
+//! (see [`Classify`]); the runtime decides retry, wait or park from the class alone.
+
+use std::time::Duration;
+
+/// How a failed delivery is treated. `code` is a short, bounded, snake_case identifier
+/// (`provider_unavailable`, `invalid_number`, …) used as a metric label, so it is `'static`:
+/// a worker cannot put ids or free text in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Transient: try again later (5xx, 408, connection refused, an idempotent timeout).
+    Retryable {
+        /// Bounded error code.
+        code: &'static str,
+        /// The provider's hint of when to retry, if it gave one.
+        retry_after: Option<Duration>,
+    },
+    /// The provider asked us to slow down (429); retry no sooner than `retry_after`.
+    RateLimited {
+        /// Bounded error code.
+        code: &'static str,
+        /// The provider's `Retry-After`, if present.
+        retry_after: Option<Duration>,
+    },
+    /// Retrying cannot help (invalid number, bad credentials): park it for a person.
+    Permanent {
+        /// Bounded error code.
+        code: &'static str,
+    },
+}
+
+impl Failure {
+    /// The class, as used in metric labels and parking headers.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Failure::Retryable { .. } => ErrorClass::Retryable,
+            Failure::RateLimited { .. } => ErrorClass::RateLimited,
+            Failure::Permanent { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    /// The bounded error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::Retryable { code, .. }
+            | Failure::RateLimited { code, .. }
+            | Failure::Permanent { code } => code,
+        }
+    }
+
+    /// The provider's retry hint, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Failure::Retryable { retry_after, .. } | Failure::RateLimited { retry_after, .. } => {
+                *retry_after
+            }
+            Failure::Permanent { .. } => None,
+        }
+    }
+
+    /// Whether this failure says the provider is unhealthy (counts against the circuit
+    /// breaker). A permanent error is about the message, and a rate limit is the provider
+    /// working as designed, so neither opens the breaker.
+    pub fn indicates_outage(&self) -> bool {
+        matches!(self, Failure::Retryable { .. })
+    }
+}
+
+/// The three error classes, as a label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorClass {
+    /// See [`Failure::Retryable`].
+    Retryable,
+    /// See [`Failure::RateLimited`].
+    RateLimited,
+    /// See [`Failure::Permanent`].
+    Permanent,
+}
+
+impl ErrorClass {
+    /// Snake-case label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+}
+
+/// Implemented by every worker's error enum: the one place its errors are classified.
+pub trait Classify {
+    /// Which class this error belongs to. Implement it with an exhaustive `match`.
+    fn classify(&self) -> Failure;
+}
+
+/// How the runtime finished with one delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The handler succeeded; acked.
+    Succeeded,
+    /// Republished to a retry tier (confirmed), then acked.
+    Retried,
+    /// Published to the parking queue (confirmed), then acked.
+    Parked,
+    /// The idempotency key had already succeeded; acked without calling the handler.
+    Duplicate,
+}
+
+impl Outcome {
+    /// Snake-case label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Retried => "retried",
+            Outcome::Parked => "parked",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+
+    /// Every outcome, for pre-registering metric series.
+    pub const ALL: [Outcome; 4] =
+        [Outcome::Succeeded, Outcome::Retried, Outcome::Parked, Outcome::Duplicate];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_retryable_failures_count_against_the_breaker() {
+        let retry = Failure::Retryable { code: "provider_unavailable", retry_after: None };
+        let limited = Failure::RateLimited { code: "rate_limited", retry_after: None };
+        let permanent = Failure::Permanent { code: "invalid_number" };
+        assert!(retry.indicates_outage());
+        assert!(!limited.indicates_outage());
+        assert!(!permanent.indicates_outage());
+        assert_eq!(permanent.class().as_str(), "permanent");
+        assert_eq!(limited.code(), "rate_limited");
+    }
+}
