@@ -35,7 +35,10 @@ pub struct Exchanges {
 
 impl Default for Exchanges {
     fn default() -> Self {
-        Self { main: "switchyard".into(), dead_letter: "switchyard.dead-letter".into() }
+        Self {
+            main: "switchyard".into(),
+            dead_letter: "switchyard.dead-letter".into(),
+        }
     }
 }
 
@@ -89,7 +92,10 @@ pub struct RateLimitPolicy {
 
 impl Default for RateLimitPolicy {
     fn default() -> Self {
-        Self { per_second: 50, burst: 50 }
+        Self {
+            per_second: 50,
+            burst: 50,
+        }
     }
 }
 
@@ -119,12 +125,24 @@ impl Default for BreakerPolicy {
 
 mod defaults {
     use std::time::Duration;
-    pub fn prefetch() -> u16 { 32 }
-    pub fn concurrency() -> usize { 16 }
-    pub fn handler_timeout() -> Duration { Duration::from_secs(30) }
-    pub fn delivery_limit() -> u32 { 20 }
-    pub fn max_attempts() -> u32 { 8 }
-    pub fn retry_base() -> Duration { Duration::from_secs(1) }
+    pub fn prefetch() -> u16 {
+        32
+    }
+    pub fn concurrency() -> usize {
+        16
+    }
+    pub fn handler_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn delivery_limit() -> u32 {
+        20
+    }
+    pub fn max_attempts() -> u32 {
+        8
+    }
+    pub fn retry_base() -> Duration {
+        Duration::from_secs(1)
+    }
     pub fn retry_tiers() -> Vec<Duration> {
         [1, 5, 30, 120, 600, 1800].map(Duration::from_secs).to_vec()
     }
@@ -147,10 +165,8 @@ impl QueuesConfig {
                 path.display()
             ))
         })?;
-        Self::parse(&text).map_err(|e| match e {
-            BrokerError::Config(m) => BrokerError::Config(format!("{}: {m}", path.display())),
-            other => other,
-        })
+        // `parse` only ever fails with `Config`; prefix it with the file name.
+        Self::parse(&text).map_err(|e| BrokerError::Config(format!("{}: {e}", path.display())))
     }
 
     /// The policy of `integration`, if it has a queue.
@@ -163,7 +179,8 @@ impl QueuesConfig {
             return Err(BrokerError::Config("no [queues.<name>] entries".into()));
         }
         for (name, q) in &self.queues {
-            q.validate().map_err(|m| BrokerError::Config(format!("[queues.{name}] {m}")))?;
+            q.validate()
+                .map_err(|m| BrokerError::Config(format!("[queues.{name}] {m}")))?;
         }
         Ok(())
     }
@@ -205,9 +222,13 @@ impl QueuePolicy {
 /// Parses `250ms`, `5s`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 5s"))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 5s"))?;
     let ms = match unit {
         "ms" => n,
         "s" => n * 1_000,
@@ -236,7 +257,10 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
     let texts = Vec::<String>::deserialize(d)?;
-    texts.iter().map(|t| parse_duration(t).map_err(serde::de::Error::custom)).collect()
+    texts
+        .iter()
+        .map(|t| parse_duration(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 #[cfg(test)]
@@ -266,14 +290,26 @@ mod tests {
     #[test]
     fn bad_files_say_what_to_fix() {
         let cases = [
-            ("[queues.sms]\nrouting_keys = []\n", "[queues.sms] routing_keys"),
+            (
+                "[queues.sms]\nrouting_keys = []\n",
+                "[queues.sms] routing_keys",
+            ),
             (
                 "[queues.sms]\nrouting_keys=[\"sms.send\"]\nretry_tiers=[\"5s\",\"1s\"]\n",
                 "ascending",
             ),
-            ("[queues.sms]\nrouting_keys=[\"sms.send\"]\nprefetch=2\nconcurrency=4\n", "cannot exceed"),
-            ("[queues.sms]\nrouting_keys=[\"sms.send\"]\nprefetch_count=2\n", "unknown field"),
-            ("[queues.sms]\nrouting_keys=[\"sms.send\"]\nhandler_timeout=\"5 min\"\n", "unit"),
+            (
+                "[queues.sms]\nrouting_keys=[\"sms.send\"]\nprefetch=2\nconcurrency=4\n",
+                "cannot exceed",
+            ),
+            (
+                "[queues.sms]\nrouting_keys=[\"sms.send\"]\nprefetch_count=2\n",
+                "unknown field",
+            ),
+            (
+                "[queues.sms]\nrouting_keys=[\"sms.send\"]\nhandler_timeout=\"5 min\"\n",
+                "unit",
+            ),
             ("namespace = \"x\"\n", "queues"),
         ];
         for (text, expected) in cases {

@@ -82,30 +82,45 @@ impl Broker {
     /// A new channel on the current connection.
     pub async fn channel(&self) -> Result<Channel, BrokerError> {
         let connection = self.connection().ok_or_else(|| self.unavailable())?;
-        connection.create_channel().await.map_err(|e| {
-            BrokerError::Unavailable(format!("{}: {e}", mask::url(&self.inner.url)))
-        })
+        connection
+            .create_channel()
+            .await
+            .map_err(|e| BrokerError::Unavailable(format!("{}: {e}", mask::url(&self.inner.url))))
     }
 
     /// Messages ready in `queue` (a passive declare, so it never creates anything).
     pub async fn queue_depth(&self, queue: &str) -> Result<u32, BrokerError> {
         let channel = self.channel().await?;
-        let options = QueueDeclareOptions { passive: true, ..Default::default() };
-        let q = channel.queue_declare(queue.into(), options, FieldTable::default()).await?;
+        let options = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let q = channel
+            .queue_declare(queue.into(), options, FieldTable::default())
+            .await?;
         let _ = channel.close(200, "depth polled".into()).await;
         Ok(q.message_count())
     }
 
     /// Closes the connection (used at shutdown); the watchdog stops with the last handle.
     pub async fn close(&self) {
-        let taken = self.inner.current.write().expect("broker lock poisoned").take();
+        let taken = self
+            .inner
+            .current
+            .write()
+            .expect("broker lock poisoned")
+            .take();
         if let Some(connection) = taken {
             let _ = connection.close(200, "shutting down".into()).await;
         }
     }
 
     fn connection(&self) -> Option<Arc<Connection>> {
-        self.inner.current.read().expect("broker lock poisoned").clone()
+        self.inner
+            .current
+            .read()
+            .expect("broker lock poisoned")
+            .clone()
     }
 
     fn unavailable(&self) -> BrokerError {
@@ -129,7 +144,10 @@ async fn open(url: &str, name: &str, topology: &Topology) -> Result<Connection, 
 }
 
 fn unreachable(url: &str, reason: &str) -> BrokerError {
-    BrokerError::Unreachable { url: mask::url(url), reason: reason.to_owned() }
+    BrokerError::Unreachable {
+        url: mask::url(url),
+        reason: reason.to_owned(),
+    }
 }
 
 /// Watches the connection while any [`Broker`] handle lives; replaces it when lost.
@@ -137,7 +155,12 @@ async fn watchdog(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(WATCH_INTERVAL).await;
         let Some(inner) = inner.upgrade() else { return };
-        let alive = inner.current.read().expect("broker lock poisoned").as_ref().map(|c| c.status().connected());
+        let alive = inner
+            .current
+            .read()
+            .expect("broker lock poisoned")
+            .as_ref()
+            .map(|c| c.status().connected());
         match alive {
             Some(true) => continue,
             None => return, // closed on purpose

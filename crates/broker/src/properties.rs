@@ -22,7 +22,11 @@ pub const WORKER: &str = "x-switchyard-worker";
 pub const ORIGINAL_ROUTING_KEY: &str = "x-switchyard-original-routing-key";
 
 /// Properties of a freshly published envelope: JSON, persistent, with its id and type.
-pub fn for_envelope(message_id: &str, message_type: &str, correlation_id: Option<&str>) -> BasicProperties {
+pub fn for_envelope(
+    message_id: &str,
+    message_type: &str,
+    correlation_id: Option<&str>,
+) -> BasicProperties {
     let mut p = BasicProperties::default()
         .with_content_type("application/json".into())
         .with_delivery_mode(2)

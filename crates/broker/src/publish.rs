@@ -45,7 +45,11 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher that waits at most `confirm_timeout` for each confirm.
     pub fn new(broker: Broker, confirm_timeout: Duration) -> Self {
-        Self { broker, confirm_timeout, channel: Arc::default() }
+        Self {
+            broker,
+            confirm_timeout,
+            channel: Arc::default(),
+        }
     }
 
     /// The broker this publisher uses.
@@ -65,16 +69,28 @@ impl Publisher {
     ) -> Result<(), PublishError> {
         let channel = self.channel().await?;
         let started = Instant::now();
-        let options = BasicPublishOptions { mandatory, ..Default::default() };
+        let options = BasicPublishOptions {
+            mandatory,
+            ..Default::default()
+        };
         let pending = channel
-            .basic_publish(exchange.into(), routing_key.into(), options, body, properties)
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                options,
+                body,
+                properties,
+            )
             .await
             .map_err(|e| self.broken(e))?;
         let confirmation = tokio::time::timeout(self.confirm_timeout, pending)
             .await
             .map_err(|_| PublishError::ConfirmTimeout(self.confirm_timeout))?
             .map_err(|e| self.broken(e))?;
-        self.broker.metrics().publish_confirm.observe(started.elapsed().as_secs_f64());
+        self.broker
+            .metrics()
+            .publish_confirm
+            .observe(started.elapsed().as_secs_f64());
         match confirmation {
             Confirmation::Ack(None) => Ok(()),
             Confirmation::Ack(Some(_)) => Err(PublishError::Unroutable(routing_key.to_owned())),

@@ -14,8 +14,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Connection, ExchangeKind};
 
-use crate::config::{QueuePolicy, QueuesConfig, format_duration};
 use crate::BrokerError;
+use crate::config::{QueuePolicy, QueuesConfig, format_duration};
 
 /// The topology with its final (namespaced) names.
 #[derive(Clone, Debug)]
@@ -59,7 +59,11 @@ impl Topology {
 
     /// Retry-tier queue of `integration` for `delay`.
     pub fn retry_queue(&self, integration: &str, delay: Duration) -> String {
-        format!("{}.retry.{}", self.work_queue(integration), format_duration(delay))
+        format!(
+            "{}.retry.{}",
+            self.work_queue(integration),
+            format_duration(delay)
+        )
     }
 
     /// Parking queue of `integration`.
@@ -77,7 +81,12 @@ impl Topology {
         let mut out = Vec::new();
         for (name, policy) in &self.config.queues {
             out.push(self.work_queue(name));
-            out.extend(policy.retry_tiers.iter().map(|d| self.retry_queue(name, *d)));
+            out.extend(
+                policy
+                    .retry_tiers
+                    .iter()
+                    .map(|d| self.retry_queue(name, *d)),
+            );
             out.push(self.parking_queue(name));
         }
         out
@@ -102,9 +111,16 @@ impl Topology {
                 format_duration(p.circuit_breaker.open_max),
             ));
             for d in &p.retry_tiers {
-                s.push_str(&format!("  retry tier {} (ttl {})\n", self.retry_queue(name, *d), format_duration(*d)));
+                s.push_str(&format!(
+                    "  retry tier {} (ttl {})\n",
+                    self.retry_queue(name, *d),
+                    format_duration(*d)
+                ));
             }
-            s.push_str(&format!("  parking {} (quorum)\n", self.parking_queue(name)));
+            s.push_str(&format!(
+                "  parking {} (quorum)\n",
+                self.parking_queue(name)
+            ));
         }
         s
     }
@@ -113,12 +129,25 @@ impl Topology {
     /// [`BrokerError::Mismatch`] naming the argument; nothing is redeclared silently.
     pub async fn declare(&self, connection: &Connection) -> Result<(), BrokerError> {
         let channel = connection.create_channel().await?;
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         channel
-            .exchange_declare(self.main_exchange().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .exchange_declare(
+                self.main_exchange().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         channel
-            .exchange_declare(self.dead_letter_exchange().into(), ExchangeKind::Direct, durable, FieldTable::default())
+            .exchange_declare(
+                self.dead_letter_exchange().into(),
+                ExchangeKind::Direct,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         for (name, policy) in &self.config.queues {
             self.declare_integration(connection, name, policy).await?;
@@ -134,19 +163,34 @@ impl Topology {
     ) -> Result<(), BrokerError> {
         let work = self.work_queue(name);
         let mut args = quorum();
-        args.insert("x-delivery-limit".into(), AMQPValue::LongInt(policy.delivery_limit as i32));
-        args.insert("x-dead-letter-exchange".into(), long(&self.dead_letter_exchange()));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(policy.delivery_limit as i32),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            long(&self.dead_letter_exchange()),
+        );
         args.insert("x-dead-letter-routing-key".into(), long(&work));
         declare_queue(connection, &work, args).await?;
         let channel = connection.create_channel().await?;
         for key in &policy.routing_keys {
             channel
-                .queue_bind(work.as_str().into(), self.main_exchange().into(), key.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+                .queue_bind(
+                    work.as_str().into(),
+                    self.main_exchange().into(),
+                    key.as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
                 .await?;
         }
         for delay in &policy.retry_tiers {
             let mut args = FieldTable::default();
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay.as_millis() as i64));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(delay.as_millis() as i64),
+            );
             args.insert("x-dead-letter-exchange".into(), long(""));
             args.insert("x-dead-letter-routing-key".into(), long(&work));
             declare_queue(connection, &self.retry_queue(name, *delay), args).await?;
@@ -154,7 +198,13 @@ impl Topology {
         let parking = self.parking_queue(name);
         declare_queue(connection, &parking, quorum()).await?;
         channel
-            .queue_bind(parking.as_str().into(), self.dead_letter_exchange().into(), work.as_str().into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                parking.as_str().into(),
+                self.dead_letter_exchange().into(),
+                work.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         Ok(())
     }
@@ -172,10 +222,20 @@ fn long(s: &str) -> AMQPValue {
 
 /// Declares one durable queue on its own channel: a mismatch closes the channel, and we want
 /// the error to name this queue.
-async fn declare_queue(connection: &Connection, queue: &str, args: FieldTable) -> Result<(), BrokerError> {
+async fn declare_queue(
+    connection: &Connection,
+    queue: &str,
+    args: FieldTable,
+) -> Result<(), BrokerError> {
     let channel = connection.create_channel().await?;
-    let options = QueueDeclareOptions { durable: true, ..Default::default() };
-    match channel.queue_declare(ShortString::from(queue), options, args).await {
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    match channel
+        .queue_declare(ShortString::from(queue), options, args)
+        .await
+    {
         Ok(_) => {
             let _ = channel.close(200, "declared".into()).await;
             Ok(())
@@ -186,7 +246,11 @@ async fn declare_queue(connection: &Connection, queue: &str, args: FieldTable) -
 
 fn mismatch_or(queue: &str, error: lapin::Error) -> BrokerError {
     let text = error.to_string();
-    match text.split("inequivalent arg '").nth(1).and_then(|rest| rest.split('\'').next()) {
+    match text
+        .split("inequivalent arg '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+    {
         Some(argument) => BrokerError::Mismatch {
             queue: queue.to_owned(),
             argument: argument.to_owned(),

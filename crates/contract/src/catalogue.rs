@@ -47,7 +47,11 @@ static CATALOGUE: LazyLock<Vec<MessageType>> = LazyLock::new(|| {
                 .unwrap_or_else(|e| panic!("schemas/{name}.json is not JSON: {e}"));
             let validator = jsonschema::validator_for(&schema)
                 .unwrap_or_else(|e| panic!("schemas/{name}.json is not a valid schema: {e}"));
-            MessageType { name, schema, validator }
+            MessageType {
+                name,
+                schema,
+                validator,
+            }
         })
         .collect()
 });
@@ -74,7 +78,10 @@ pub fn validate(message_type: &str, payload: &Value) -> Result<(), PayloadError>
 impl MessageType {
     /// The `examples` of the schema.
     pub fn examples(&self) -> &[Value] {
-        self.schema["examples"].as_array().map(Vec::as_slice).unwrap_or_default()
+        self.schema["examples"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// The schema's one-line description.
@@ -88,7 +95,11 @@ impl MessageType {
             .iter_errors(payload)
             .map(|e| FieldError::new(format!("/payload{}", e.instance_path()), e.to_string()))
             .collect();
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -112,7 +123,9 @@ mod tests {
     #[test]
     fn schema_violations_name_the_fields() {
         let err = validate("sms.send", &json!({"to": "0123", "body": ""})).unwrap_err();
-        let PayloadError::Invalid { errors, .. } = err else { panic!("expected Invalid") };
+        let PayloadError::Invalid { errors, .. } = err else {
+            panic!("expected Invalid")
+        };
         let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
         assert!(pointers.contains(&"/payload/to"), "{pointers:?}");
         assert!(pointers.contains(&"/payload/body"), "{pointers:?}");
@@ -135,7 +148,11 @@ mod tests {
     fn message_catalogue_doc_lists_every_type() {
         let doc = include_str!("../../../docs/messages.md");
         for t in types() {
-            assert!(doc.contains(&format!("`{}`", t.name)), "docs/messages.md lacks {}", t.name);
+            assert!(
+                doc.contains(&format!("`{}`", t.name)),
+                "docs/messages.md lacks {}",
+                t.name
+            );
         }
     }
 }

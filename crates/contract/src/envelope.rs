@@ -51,7 +51,10 @@ pub struct FieldError {
 impl FieldError {
     /// A field error at `pointer`.
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), message: message.into() }
+        Self {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -71,16 +74,28 @@ impl Envelope {
         let mut errors = Vec::new();
         check_id("/id", Some(&self.id), &mut errors);
         check_id("/tenant", self.tenant.as_deref(), &mut errors);
-        check_id("/correlation_id", self.correlation_id.as_deref(), &mut errors);
+        check_id(
+            "/correlation_id",
+            self.correlation_id.as_deref(),
+            &mut errors,
+        );
         check_id("/causation_id", self.causation_id.as_deref(), &mut errors);
-        check_id("/idempotency_key", self.idempotency_key.as_deref(), &mut errors);
+        check_id(
+            "/idempotency_key",
+            self.idempotency_key.as_deref(),
+            &mut errors,
+        );
         if !is_valid_type(&self.message_type) {
             errors.push(FieldError::new(
                 "/type",
                 "must look like `<integration>.<action>` in lower case, e.g. `sms.send`",
             ));
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -94,9 +109,15 @@ fn check_id(pointer: &str, value: Option<&str>, errors: &mut Vec<FieldError>) {
     if value.trim().is_empty() {
         errors.push(FieldError::new(pointer, "must not be empty"));
     } else if value.len() > MAX_ID_LEN {
-        errors.push(FieldError::new(pointer, format!("must be at most {MAX_ID_LEN} bytes")));
+        errors.push(FieldError::new(
+            pointer,
+            format!("must be at most {MAX_ID_LEN} bytes"),
+        ));
     } else if value.chars().any(char::is_control) {
-        errors.push(FieldError::new(pointer, "must not contain control characters"));
+        errors.push(FieldError::new(
+            pointer,
+            "must not contain control characters",
+        ));
     }
 }
 
@@ -104,7 +125,8 @@ fn is_valid_type(t: &str) -> bool {
     let mut parts = t.split('.');
     let valid_part = |p: &str| {
         p.starts_with(|c: char| c.is_ascii_lowercase())
-            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     };
     let first = parts.next().is_some_and(valid_part);
     let rest: Vec<&str> = parts.collect();
@@ -141,16 +163,28 @@ mod tests {
         e.id = " ".into();
         e.message_type = "SMS".into();
         e.tenant = Some("x".repeat(MAX_ID_LEN + 1));
-        let pointers: Vec<String> = e.check().unwrap_err().into_iter().map(|f| f.pointer).collect();
+        let pointers: Vec<String> = e
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|f| f.pointer)
+            .collect();
         assert_eq!(pointers, vec!["/id", "/tenant", "/type"]);
     }
 
     #[test]
     fn types_need_integration_and_action() {
-        for ok in ["sms.send", "payments.refund", "stripe.event", "lms.grade_sync.v2"] {
+        for ok in [
+            "sms.send",
+            "payments.refund",
+            "stripe.event",
+            "lms.grade_sync.v2",
+        ] {
             assert!(is_valid_type(ok), "{ok}");
         }
-        for bad in ["sms", "sms.", ".send", "Sms.send", "sms send", "sms.*", "sms.#"] {
+        for bad in [
+            "sms", "sms.", ".send", "Sms.send", "sms send", "sms.*", "sms.#",
+        ] {
             assert!(!is_valid_type(bad), "{bad}");
         }
     }

@@ -121,8 +121,12 @@ impl Outcome {
     }
 
     /// Every outcome, for pre-registering metric series.
-    pub const ALL: [Outcome; 4] =
-        [Outcome::Succeeded, Outcome::Retried, Outcome::Parked, Outcome::Duplicate];
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Succeeded,
+        Outcome::Retried,
+        Outcome::Parked,
+        Outcome::Duplicate,
+    ];
 }
 
 #[cfg(test)]
@@ -131,9 +135,17 @@ mod tests {
 
     #[test]
     fn only_retryable_failures_count_against_the_breaker() {
-        let retry = Failure::Retryable { code: "provider_unavailable", retry_after: None };
-        let limited = Failure::RateLimited { code: "rate_limited", retry_after: None };
-        let permanent = Failure::Permanent { code: "invalid_number" };
+        let retry = Failure::Retryable {
+            code: "provider_unavailable",
+            retry_after: None,
+        };
+        let limited = Failure::RateLimited {
+            code: "rate_limited",
+            retry_after: None,
+        };
+        let permanent = Failure::Permanent {
+            code: "invalid_number",
+        };
         assert!(retry.indicates_outage());
         assert!(!limited.indicates_outage());
         assert!(!permanent.indicates_outage());

@@ -34,7 +34,10 @@ pub fn router(metrics: Metrics, checks: Vec<ReadinessCheck>) -> Router {
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
-        .with_state(Ops { metrics, checks: Arc::new(checks) })
+        .with_state(Ops {
+            metrics,
+            checks: Arc::new(checks),
+        })
 }
 
 /// Binds `addr` and serves the operator endpoints until the process ends.
@@ -56,7 +59,10 @@ pub async fn serve(
 
 async fn render_metrics(State(ops): State<Ops>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)],
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
         ops.metrics.encode(),
     )
 }
@@ -73,6 +79,10 @@ async fn readiness(State(ops): State<Ops>) -> impl IntoResponse {
             }
         }
     }
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, report)
 }

@@ -165,30 +165,100 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let mut r = self.registry.lock().expect("metrics registry lock poisoned");
+        let mut r = self
+            .registry
+            .lock()
+            .expect("metrics registry lock poisoned");
         let s = &mut *r;
-        s.register("switchyard_messages_received", "Deliveries taken from a work queue", self.messages_received.clone());
-        s.register("switchyard_messages_finished", "Deliveries finished, by outcome", self.messages_finished.clone());
-        s.register("switchyard_handler_duration_seconds", "Handler duration", self.handler_duration.clone());
-        s.register("switchyard_end_to_end_latency_seconds", "Time from occurred_at to successful delivery", self.end_to_end_latency.clone());
-        s.register("switchyard_errors", "Handler errors by class and code", self.errors.clone());
-        s.register("switchyard_provider_requests", "Provider HTTP requests by status class", self.provider_requests.clone());
-        s.register("switchyard_circuit_breaker_state", "Circuit breaker state (0 closed, 1 half open, 2 open)", self.breaker_state.clone());
-        s.register("switchyard_circuit_breaker_transitions", "Circuit breaker state transitions", self.breaker_transitions.clone());
-        s.register("switchyard_rate_limit_waits", "Deliveries that waited for the rate limiter", self.rate_limit_waits.clone());
-        s.register("switchyard_consumer_active", "1 while the worker consumes its queue", self.consumer_active.clone());
-        s.register("switchyard_queue_depth_messages", "Messages ready in a queue (polled)", self.queue_depth.clone());
-        s.register("switchyard_ingress_requests", "Ingress HTTP requests by route and status", self.ingress_requests.clone());
-        s.register("switchyard_ingress_request_duration_seconds", "Ingress request duration", self.ingress_duration.clone());
-        s.register("switchyard_publish_confirm_duration_seconds", "Time from publish to broker confirm", self.publish_confirm.clone());
-        s.register("switchyard_broker_connected", "1 while connected to RabbitMQ", self.broker_connected.clone());
-        s.register("switchyard_broker_reconnects", "Reconnections to RabbitMQ", self.broker_reconnects.clone());
+        s.register(
+            "switchyard_messages_received",
+            "Deliveries taken from a work queue",
+            self.messages_received.clone(),
+        );
+        s.register(
+            "switchyard_messages_finished",
+            "Deliveries finished, by outcome",
+            self.messages_finished.clone(),
+        );
+        s.register(
+            "switchyard_handler_duration_seconds",
+            "Handler duration",
+            self.handler_duration.clone(),
+        );
+        s.register(
+            "switchyard_end_to_end_latency_seconds",
+            "Time from occurred_at to successful delivery",
+            self.end_to_end_latency.clone(),
+        );
+        s.register(
+            "switchyard_errors",
+            "Handler errors by class and code",
+            self.errors.clone(),
+        );
+        s.register(
+            "switchyard_provider_requests",
+            "Provider HTTP requests by status class",
+            self.provider_requests.clone(),
+        );
+        s.register(
+            "switchyard_circuit_breaker_state",
+            "Circuit breaker state (0 closed, 1 half open, 2 open)",
+            self.breaker_state.clone(),
+        );
+        s.register(
+            "switchyard_circuit_breaker_transitions",
+            "Circuit breaker state transitions",
+            self.breaker_transitions.clone(),
+        );
+        s.register(
+            "switchyard_rate_limit_waits",
+            "Deliveries that waited for the rate limiter",
+            self.rate_limit_waits.clone(),
+        );
+        s.register(
+            "switchyard_consumer_active",
+            "1 while the worker consumes its queue",
+            self.consumer_active.clone(),
+        );
+        s.register(
+            "switchyard_queue_depth_messages",
+            "Messages ready in a queue (polled)",
+            self.queue_depth.clone(),
+        );
+        s.register(
+            "switchyard_ingress_requests",
+            "Ingress HTTP requests by route and status",
+            self.ingress_requests.clone(),
+        );
+        s.register(
+            "switchyard_ingress_request_duration_seconds",
+            "Ingress request duration",
+            self.ingress_duration.clone(),
+        );
+        s.register(
+            "switchyard_publish_confirm_duration_seconds",
+            "Time from publish to broker confirm",
+            self.publish_confirm.clone(),
+        );
+        s.register(
+            "switchyard_broker_connected",
+            "1 while connected to RabbitMQ",
+            self.broker_connected.clone(),
+        );
+        s.register(
+            "switchyard_broker_reconnects",
+            "Reconnections to RabbitMQ",
+            self.broker_reconnects.clone(),
+        );
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().expect("metrics registry lock poisoned");
+        let registry = self
+            .registry
+            .lock()
+            .expect("metrics registry lock poisoned");
         prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
             .expect("writing to a String cannot fail");
         out
@@ -201,22 +271,32 @@ impl Metrics {
             None => "error".to_owned(),
         };
         self.provider_requests
-            .get_or_create(&ProviderLabels { provider: provider.to_owned(), status_class })
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_owned(),
+                status_class,
+            })
             .inc();
     }
 
     /// Records one ingress request.
     pub fn ingress_request(&self, route: &str, status: u16, elapsed: Duration) {
-        let labels = RouteLabels { route: route.to_owned(), status: status.to_string() };
+        let labels = RouteLabels {
+            route: route.to_owned(),
+            status: status.to_string(),
+        };
         self.ingress_requests.get_or_create(&labels).inc();
         self.ingress_duration
-            .get_or_create(&RouteLabel { route: route.to_owned() })
+            .get_or_create(&RouteLabel {
+                route: route.to_owned(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
     /// Label value helper.
     pub fn integration(name: &str) -> IntegrationLabel {
-        IntegrationLabel { integration: name.to_owned() }
+        IntegrationLabel {
+            integration: name.to_owned(),
+        }
     }
 }
 
@@ -227,14 +307,24 @@ mod tests {
     #[test]
     fn exposition_has_counters_with_total_suffix_and_no_unbounded_labels() {
         let m = Metrics::new();
-        m.messages_received.get_or_create(&Metrics::integration("sms")).inc();
+        m.messages_received
+            .get_or_create(&Metrics::integration("sms"))
+            .inc();
         m.provider_request("twilio", Some(503));
         m.provider_request("twilio", None);
-        m.handler_duration.get_or_create(&Metrics::integration("sms")).observe(0.2);
+        m.handler_duration
+            .get_or_create(&Metrics::integration("sms"))
+            .observe(0.2);
         let text = m.encode();
-        assert!(text.contains("switchyard_messages_received_total{integration=\"sms\"} 1"), "{text}");
+        assert!(
+            text.contains("switchyard_messages_received_total{integration=\"sms\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("status_class=\"5xx\""), "{text}");
         assert!(text.contains("status_class=\"error\""), "{text}");
-        assert!(text.contains("# TYPE switchyard_handler_duration_seconds histogram"), "{text}");
+        assert!(
+            text.contains("# TYPE switchyard_handler_duration_seconds histogram"),
+            "{text}"
+        );
     }
 }

@@ -63,7 +63,12 @@ mod tests {
         let mut tampered = params();
         tampered[2].1 = "9999".into();
         assert!(!verify("token", url, &tampered, &sig));
-        assert!(!verify("token", "https://example.org/other", &params(), &sig));
+        assert!(!verify(
+            "token",
+            "https://example.org/other",
+            &params(),
+            &sig
+        ));
         assert!(!verify("other-token", url, &params(), &sig));
         assert!(!verify("token", url, &params(), ""));
     }

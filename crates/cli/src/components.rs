@@ -1,0 +1,229 @@
+//! Starting components in one process: any subset of the ingress, each worker, and the
+//! provider sandbox, sharing one broker connection, one database pool and one metrics registry.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use switchyard_broker::{Broker, Publisher, QueuesConfig, Topology};
+use switchyard_contract::Worker;
+use switchyard_runtime::RuntimeContext;
+use switchyard_sandbox::SandboxHandle;
+use switchyard_sms::{SmsSettings, SmsWorker, Templates, Twilio, TwilioConfig};
+use switchyard_store::Store;
+use switchyard_telemetry::{Metrics, ReadinessCheck};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::settings::{RunSettings, Settings};
+
+/// Every worker this binary can run, by its integration name. A test checks this list
+/// against the shipped `queues.toml`.
+pub const WORKERS: &[&str] = &[SmsWorker::NAME];
+
+/// A component `switchyard run` can start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Component {
+    /// The HTTP ingress.
+    Ingress,
+    /// The SMS worker.
+    Sms,
+    /// The provider sandbox.
+    Sandbox,
+}
+
+impl FromStr for Component {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ingress" => Ok(Component::Ingress),
+            "sms" => Ok(Component::Sms),
+            "sandbox" => Ok(Component::Sandbox),
+            other => Err(format!(
+                "unknown component `{other}`; choose from: all, ingress, sms, sandbox"
+            )),
+        }
+    }
+}
+
+/// Expands `all` (everything, plus the sandbox when no real Twilio URL is configured).
+pub fn expand(names: &[String], run: &RunSettings) -> Result<BTreeSet<Component>, String> {
+    let mut set = BTreeSet::new();
+    for name in names {
+        if name == "all" {
+            set.extend([Component::Ingress, Component::Sms]);
+            if run.twilio_base_url.is_none() {
+                set.insert(Component::Sandbox);
+            }
+        } else {
+            set.insert(name.parse()?);
+        }
+    }
+    Ok(set)
+}
+
+/// What is running, for tests and for the start-up banner.
+pub struct Running {
+    /// The ingress address, if it runs.
+    pub ingress: Option<SocketAddr>,
+    /// The operator endpoints' address.
+    pub metrics: SocketAddr,
+    /// The sandbox, if it runs.
+    pub sandbox: Option<SandboxHandle>,
+    /// The process metrics.
+    pub metrics_registry: Metrics,
+    /// Component tasks; they end after `shutdown` is cancelled.
+    pub tasks: JoinSet<anyhow::Result<()>>,
+}
+
+/// Starts `components`. Fails fast, with what to do, when the broker or database is
+/// unreachable or the topology does not match.
+pub async fn start(
+    components: &BTreeSet<Component>,
+    settings: &Settings,
+    run: &RunSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let metrics = Metrics::new();
+    let mut tasks = JoinSet::new();
+    let sandbox = start_sandbox(components, run).await?;
+    let topology = Topology::new(QueuesConfig::load(&settings.queues)?);
+    let broker =
+        Broker::connect(&settings.amqp_url, topology, "switchyard", metrics.clone()).await?;
+    let store = Store::connect(&settings.database_url, 16).await?;
+    store
+        .migrate()
+        .await
+        .context("running database migrations")?;
+    let publisher = Publisher::new(broker.clone(), Duration::from_secs(5));
+    let mut ingress = None;
+    if components.contains(&Component::Ingress) {
+        let state = switchyard_ingress::AppState {
+            publisher: publisher.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            config: Arc::new(switchyard_ingress::IngressConfig {
+                public_base_url: run.public_url.clone(),
+                twilio_auth_token: run.twilio_auth_token.clone(),
+                body_limit: run.body_limit,
+            }),
+        };
+        let (addr, handle) = switchyard_ingress::serve(run.listen, state, shutdown.clone())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (is another process using it? set --listen)",
+                    run.listen
+                )
+            })?;
+        tasks.spawn(async move { handle.await.context("ingress task") });
+        ingress = Some(addr);
+    }
+    if components.contains(&Component::Sms) {
+        let ctx = RuntimeContext {
+            broker: broker.clone(),
+            publisher: publisher.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            shutdown_grace: run.shutdown_grace(),
+            depth_interval: Duration::from_secs(5),
+        };
+        let worker = sms_worker(run, sandbox.as_ref(), store.clone(), metrics.clone())?;
+        let token = shutdown.clone();
+        tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
+    }
+    let checks = readiness_checks(broker, store);
+    let metrics_addr = switchyard_telemetry::serve(run.metrics_listen, metrics.clone(), checks)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (set --metrics-listen)",
+                run.metrics_listen
+            )
+        })?;
+    Ok(Running {
+        ingress,
+        metrics: metrics_addr,
+        sandbox,
+        metrics_registry: metrics,
+        tasks,
+    })
+}
+
+async fn start_sandbox(
+    components: &BTreeSet<Component>,
+    run: &RunSettings,
+) -> anyhow::Result<Option<SandboxHandle>> {
+    if !components.contains(&Component::Sandbox) {
+        return Ok(None);
+    }
+    let mut config = switchyard_sandbox::SandboxConfig {
+        listen: run.sandbox_listen,
+        ..Default::default()
+    };
+    config.twilio.account_sid = run.twilio_account_sid.clone();
+    config.twilio.auth_token = run.twilio_auth_token.clone();
+    Ok(Some(switchyard_sandbox::start(config).await?))
+}
+
+fn sms_worker(
+    run: &RunSettings,
+    sandbox: Option<&SandboxHandle>,
+    store: Store,
+    metrics: Metrics,
+) -> anyhow::Result<SmsWorker> {
+    let base_url = match (&run.twilio_base_url, sandbox) {
+        (Some(url), _) => url.clone(),
+        (None, Some(sandbox)) => sandbox.base_url(),
+        (None, None) => anyhow::bail!(
+            "the SMS worker needs a Twilio URL: set SWITCHYARD_TWILIO_BASE_URL (https://api.twilio.com in production) or also run the `sandbox` component"
+        ),
+    };
+    let twilio = Twilio::new(
+        TwilioConfig {
+            base_url,
+            account_sid: run.twilio_account_sid.clone(),
+            auth_token: run.twilio_auth_token.clone(),
+        },
+        switchyard_runtime::http::client(Duration::from_secs(run.provider_timeout_secs)),
+        metrics,
+    );
+    let templates = Templates::load(&run.templates.join("sms"))
+        .map_err(|e| anyhow::anyhow!("SMS templates: {e}"))?;
+    let settings = SmsSettings {
+        default_from: Some(run.sms_from.clone()),
+        messaging_service_sid: run.sms_messaging_service_sid.clone(),
+        status_callback_url: Some(format!(
+            "{}/webhooks/twilio/status",
+            run.public_url.trim_end_matches('/')
+        )),
+    };
+    Ok(SmsWorker::new(twilio, templates, settings, store))
+}
+
+fn readiness_checks(broker: Broker, store: Store) -> Vec<ReadinessCheck> {
+    let broker_check: ReadinessCheck = (
+        "rabbitmq",
+        Arc::new(move || {
+            let broker = broker.clone();
+            Box::pin(async move {
+                if broker.is_connected() {
+                    Ok(())
+                } else {
+                    Err("not connected; reconnecting".into())
+                }
+            })
+        }),
+    );
+    let store_check: ReadinessCheck = (
+        "postgres",
+        Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        }),
+    );
+    vec![broker_check, store_check]
+}

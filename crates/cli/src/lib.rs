@@ -1,0 +1,8 @@
+//! The `switchyard` binary's library: command-line arguments, settings, and the wiring that
+//! starts components. The binary (`main.rs`) only parses and dispatches; tests start components
+//! through [`components::start`] exactly as the binary does.
+
+pub mod cli;
+pub mod commands;
+pub mod components;
+pub mod settings;

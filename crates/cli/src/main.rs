@@ -1,0 +1,96 @@
+//! `switchyard`: parse the command line, set up logging, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use switchyard_cli::cli::{Cli, Command};
+use switchyard_cli::{commands, components};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    switchyard_telemetry::logging::init(cli.settings.log_json, &cli.settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let settings = &cli.settings;
+    match &cli.command {
+        Command::Run {
+            components: names,
+            run,
+        } => {
+            let set = components::expand(names, run).map_err(anyhow::Error::msg)?;
+            let shutdown = CancellationToken::new();
+            let mut running = components::start(&set, settings, run, shutdown.clone()).await?;
+            print_banner(&running);
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing in-flight work");
+            shutdown.cancel();
+            while let Some(done) = running.tasks.join_next().await {
+                if let Ok(Err(error)) = done {
+                    tracing::error!(%error, "component failed");
+                }
+            }
+            Ok(())
+        }
+        Command::Migrate => commands::migrate(settings).await,
+        Command::Topology { action } => commands::topology(settings, action).await,
+        Command::Keys { action } => commands::keys(settings, action).await,
+        Command::Sandbox { listen } => {
+            let config = switchyard_sandbox::SandboxConfig {
+                listen: *listen,
+                ..Default::default()
+            };
+            let sandbox = switchyard_sandbox::start(config).await?;
+            println!(
+                "provider sandbox on {} (Twilio API; admin under /_sandbox)",
+                sandbox.base_url()
+            );
+            wait_for_signal().await;
+            sandbox.shutdown();
+            Ok(())
+        }
+    }
+}
+
+fn print_banner(running: &components::Running) {
+    if let Some(addr) = running.ingress {
+        println!("ingress        http://{addr}  (POST /v1/messages)");
+    }
+    if let Some(sandbox) = &running.sandbox {
+        println!(
+            "sandbox        {}  (GET /_sandbox/requests)",
+            sandbox.base_url()
+        );
+    }
+    println!(
+        "metrics        http://{}/metrics  (/healthz, /readyz)",
+        running.metrics
+    );
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,33 @@
+//! The shipped `queues.toml` and the workers this binary runs must match one to one.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use switchyard_broker::QueuesConfig;
+use switchyard_cli::components::WORKERS;
+
+#[test]
+fn every_worker_has_a_queue_and_every_queue_a_worker() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queues.toml");
+    let config = QueuesConfig::load(&path).expect("the shipped queues.toml is valid");
+    let queues: BTreeSet<&str> = config.queues.keys().map(String::as_str).collect();
+    let workers: BTreeSet<&str> = WORKERS.iter().copied().collect();
+    assert_eq!(queues, workers, "queues.toml entries vs workers");
+}
+
+#[test]
+fn every_catalogued_type_is_routed_to_its_integration_queue() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queues.toml");
+    let config = QueuesConfig::load(&path).unwrap();
+    for t in switchyard_contract::catalogue::types() {
+        let integration = switchyard_contract::envelope::integration_of(t.name);
+        let policy = config
+            .policy(integration)
+            .unwrap_or_else(|| panic!("no queue for {}", t.name));
+        assert!(
+            policy.routing_keys.iter().any(|k| k == t.name),
+            "{} is not bound",
+            t.name
+        );
+    }
+}

@@ -1,0 +1,484 @@
+//! One delivery, start to finish: decode → breaker gate → idempotency claim → rate limit →
+//! handler (with timeout, panics caught) → classify → ack, or retry / park (confirmed
+//! republish first, ack after) → delivery log.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::FutureExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use switchyard_broker::{QueuePolicy, Topology};
+use switchyard_contract::{Classify, DeliveryContext, Done, Envelope, Failure, Outcome, Worker};
+use switchyard_store::{Claim, DeliveryStatus, DeliveryUpdate, NewAttempt};
+use switchyard_telemetry::Metrics;
+use switchyard_telemetry::metrics::{ErrorLabels, IntegrationLabel, OutcomeLabels};
+use tracing::Instrument;
+
+use crate::RuntimeContext;
+use crate::breaker::Breaker;
+use crate::incoming::{self, Incoming};
+use crate::reroute::Rerouter;
+use crate::retry::{self, Decision};
+
+/// A failure with its human-readable detail (masked by the worker's `Display`).
+pub(crate) struct Failed {
+    pub failure: Failure,
+    pub detail: String,
+}
+
+/// How the delivery leaves the runtime.
+enum Settle {
+    Ack(Outcome),
+    /// Put back in the queue untouched (the breaker opened, or the broker is unreachable for a
+    /// republish); not an attempt.
+    Requeue,
+}
+
+/// Processes deliveries for worker `W`. Shared by all concurrent handlers of the queue.
+pub(crate) struct Processor<W: Worker> {
+    worker: Arc<W>,
+    policy: QueuePolicy,
+    ctx: RuntimeContext,
+    rerouter: Rerouter,
+    pub(crate) breaker: Breaker,
+    limiter: DefaultDirectRateLimiter,
+    label: IntegrationLabel,
+}
+
+impl<W: Worker> Processor<W> {
+    pub(crate) fn new(
+        worker: Arc<W>,
+        policy: QueuePolicy,
+        topology: Topology,
+        ctx: RuntimeContext,
+    ) -> Self {
+        let rate = &policy.rate_limit;
+        let quota = Quota::per_second(rate.per_second.try_into().expect("validated ≥ 1"))
+            .allow_burst(rate.burst.try_into().expect("validated ≥ 1"));
+        Processor {
+            breaker: Breaker::new(W::NAME, &policy.circuit_breaker, ctx.metrics.clone()),
+            rerouter: Rerouter::new(W::NAME, topology, ctx.publisher.clone()),
+            limiter: RateLimiter::direct(quota),
+            label: Metrics::integration(W::NAME),
+            worker,
+            policy,
+            ctx,
+        }
+    }
+
+    /// Handles `delivery` and settles it with the broker.
+    pub(crate) async fn process(&self, delivery: Delivery) {
+        self.ctx
+            .metrics
+            .messages_received
+            .get_or_create(&self.label)
+            .inc();
+        let incoming = Incoming::read(&delivery);
+        let span = tracing::info_span!(
+            "delivery",
+            integration = W::NAME,
+            message_id = incoming.message_id.as_deref().unwrap_or("?"),
+            attempt = incoming.attempt,
+            message_type = tracing::field::Empty,
+            correlation_id = tracing::field::Empty,
+        );
+        let settle = self
+            .settle(&delivery, &incoming)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        let result = match settle {
+            Settle::Ack(outcome) => {
+                let labels = OutcomeLabels {
+                    integration: W::NAME.into(),
+                    outcome: outcome.as_str().into(),
+                };
+                self.ctx
+                    .metrics
+                    .messages_finished
+                    .get_or_create(&labels)
+                    .inc();
+                tracing::info!(outcome = outcome.as_str(), "delivery finished");
+                delivery.ack(BasicAckOptions::default()).await
+            }
+            Settle::Requeue => {
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        };
+        if let Err(error) = result {
+            // The channel is gone; the broker redelivers, and idempotency absorbs the repeat.
+            tracing::warn!(%error, "could not settle the delivery; it will be redelivered");
+        }
+    }
+
+    async fn settle(&self, delivery: &Delivery, incoming: &Incoming) -> Settle {
+        let (envelope, job) = match incoming::decode::<W::Job>(&delivery.data) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                let failed = Failed {
+                    failure: Failure::Permanent {
+                        code: "decode_failed",
+                    },
+                    detail: error.to_string(),
+                };
+                self.count_error(&failed.failure);
+                return self.park(delivery, incoming, None, failed).await;
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("message_type", envelope.message_type.as_str());
+        span.record(
+            "correlation_id",
+            envelope.correlation_id.as_deref().unwrap_or(""),
+        );
+        if !self.breaker.permits() {
+            return Settle::Requeue;
+        }
+        let ctx = delivery_context(&envelope, incoming.attempt);
+        if self.worker.has_side_effect(&job) {
+            match self.claim(&envelope, &ctx).await {
+                Ok(None) => {}
+                Ok(Some(settle)) => return settle,
+                Err(failed) => {
+                    return self
+                        .fail(delivery, incoming, &envelope, failed, Duration::ZERO)
+                        .await;
+                }
+            }
+        }
+        self.run(delivery, incoming, &envelope, job, ctx).await
+    }
+
+    /// Takes the idempotency claim. `Ok(None)`: go ahead; `Ok(Some(_))`: already handled.
+    async fn claim(
+        &self,
+        envelope: &Envelope,
+        ctx: &DeliveryContext,
+    ) -> Result<Option<Settle>, Failed> {
+        let lease = self.policy.handler_timeout + Duration::from_secs(30);
+        let claim = self
+            .ctx
+            .store
+            .claim(W::NAME, &ctx.idempotency_key, &envelope.id, lease)
+            .await;
+        match claim {
+            Ok(Claim::Acquired) => Ok(None),
+            Ok(Claim::AlreadySucceeded { .. }) => {
+                self.log_attempt(
+                    envelope,
+                    ctx.attempt,
+                    Outcome::Duplicate,
+                    None,
+                    None,
+                    Duration::ZERO,
+                )
+                .await;
+                Ok(Some(Settle::Ack(Outcome::Duplicate)))
+            }
+            Ok(Claim::InProgress { retry_after }) => Err(Failed {
+                failure: Failure::Retryable {
+                    code: "in_progress_elsewhere",
+                    retry_after: Some(retry_after),
+                },
+                detail: "another copy of this message is being handled".into(),
+            }),
+            Err(error) => Err(Failed {
+                failure: Failure::Retryable {
+                    code: "store_unavailable",
+                    retry_after: None,
+                },
+                detail: error.to_string(),
+            }),
+        }
+    }
+
+    async fn run(
+        &self,
+        delivery: &Delivery,
+        incoming: &Incoming,
+        envelope: &Envelope,
+        job: W::Job,
+        ctx: DeliveryContext,
+    ) -> Settle {
+        let side_effect = self.worker.has_side_effect(&job);
+        if self.limiter.check().is_err() {
+            self.ctx
+                .metrics
+                .rate_limit_waits
+                .get_or_create(&self.label)
+                .inc();
+            self.limiter.until_ready().await;
+        }
+        let started = Instant::now();
+        let result = self.invoke(job, &ctx, side_effect).await;
+        let elapsed = started.elapsed();
+        self.ctx
+            .metrics
+            .handler_duration
+            .get_or_create(&self.label)
+            .observe(elapsed.as_secs_f64());
+        match result {
+            Ok(done) => {
+                self.succeed(envelope, &ctx, done, elapsed, side_effect)
+                    .await
+            }
+            Err(failed) => {
+                if failed.failure.indicates_outage() {
+                    self.breaker.failure();
+                } else {
+                    // The provider answered (a permanent or rate-limit error): it is up.
+                    self.breaker.success();
+                }
+                if side_effect
+                    && let Err(error) = self.ctx.store.release(W::NAME, &ctx.idempotency_key).await
+                {
+                    tracing::warn!(%error, "could not release the idempotency claim; it expires with its lease");
+                }
+                self.fail(delivery, incoming, envelope, failed, elapsed)
+                    .await
+            }
+        }
+    }
+
+    /// Calls the handler with the timeout, catching panics.
+    async fn invoke(
+        &self,
+        job: W::Job,
+        ctx: &DeliveryContext,
+        side_effect: bool,
+    ) -> Result<Done, Failed> {
+        let call = AssertUnwindSafe(self.worker.handle(job, ctx)).catch_unwind();
+        match tokio::time::timeout(self.policy.handler_timeout, call).await {
+            Ok(Ok(Ok(done))) => Ok(done),
+            Ok(Ok(Err(error))) => Err(Failed {
+                failure: error.classify(),
+                detail: error.to_string(),
+            }),
+            Ok(Err(panic)) => Err(Failed {
+                failure: Failure::Permanent {
+                    code: "handler_panicked",
+                },
+                detail: format!("handler panicked: {}", panic_text(&panic)),
+            }),
+            // A side effect may or may not have happened: retrying could send twice, so a
+            // person decides (parked). Without one, retrying is safe.
+            Err(_) if side_effect => Err(Failed {
+                failure: Failure::Permanent {
+                    code: "handler_timeout_outcome_unknown",
+                },
+                detail: format!(
+                    "handler exceeded {:?}; the provider may have acted",
+                    self.policy.handler_timeout
+                ),
+            }),
+            Err(_) => Err(Failed {
+                failure: Failure::Retryable {
+                    code: "handler_timeout",
+                    retry_after: None,
+                },
+                detail: format!("handler exceeded {:?}", self.policy.handler_timeout),
+            }),
+        }
+    }
+
+    async fn succeed(
+        &self,
+        envelope: &Envelope,
+        ctx: &DeliveryContext,
+        done: Done,
+        elapsed: Duration,
+        side_effect: bool,
+    ) -> Settle {
+        self.breaker.success();
+        if side_effect {
+            self.complete_claim(&ctx.idempotency_key, done.provider_ref.as_deref())
+                .await;
+        }
+        let latency = (Utc::now() - envelope.occurred_at)
+            .to_std()
+            .unwrap_or_default();
+        self.ctx
+            .metrics
+            .end_to_end_latency
+            .get_or_create(&self.label)
+            .observe(latency.as_secs_f64());
+        self.log_attempt(
+            envelope,
+            ctx.attempt,
+            Outcome::Succeeded,
+            None,
+            done.provider_ref,
+            elapsed,
+        )
+        .await;
+        Settle::Ack(Outcome::Succeeded)
+    }
+
+    /// Marks the key succeeded. Retried briefly: if this never lands, a redelivery would find
+    /// the claim expired and send again.
+    async fn complete_claim(&self, key: &str, provider_ref: Option<&str>) {
+        for attempt in 1..=5u32 {
+            match self.ctx.store.complete(W::NAME, key, provider_ref).await {
+                Ok(()) => return,
+                Err(error) if attempt == 5 => {
+                    tracing::error!(%error, "could not record success; a redelivery may repeat the side effect")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await,
+            }
+        }
+    }
+
+    async fn fail(
+        &self,
+        delivery: &Delivery,
+        incoming: &Incoming,
+        envelope: &Envelope,
+        failed: Failed,
+        elapsed: Duration,
+    ) -> Settle {
+        self.count_error(&failed.failure);
+        tracing::warn!(class = failed.failure.class().as_str(), code = failed.failure.code(), detail = %failed.detail, "delivery failed");
+        // Waiting on another copy or on the database is not the message's fault: same attempt.
+        let counts = !matches!(
+            failed.failure.code(),
+            "in_progress_elsewhere" | "store_unavailable"
+        );
+        let next_attempt = if counts {
+            incoming.attempt + 1
+        } else {
+            incoming.attempt
+        };
+        match retry::decide(
+            &self.policy,
+            &failed.failure,
+            if counts { incoming.attempt } else { 0 },
+        ) {
+            Decision::Park => self.park(delivery, incoming, Some(envelope), failed).await,
+            Decision::Retry(tier) => match self
+                .rerouter
+                .retry(delivery, incoming, next_attempt, tier)
+                .await
+            {
+                Ok(()) => {
+                    let f = &failed.failure;
+                    self.log_attempt(
+                        envelope,
+                        incoming.attempt,
+                        Outcome::Retried,
+                        Some(f),
+                        None,
+                        elapsed,
+                    )
+                    .await;
+                    Settle::Ack(Outcome::Retried)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not republish for retry; requeueing");
+                    Settle::Requeue
+                }
+            },
+        }
+    }
+
+    async fn park(
+        &self,
+        delivery: &Delivery,
+        incoming: &Incoming,
+        envelope: Option<&Envelope>,
+        failed: Failed,
+    ) -> Settle {
+        if let Err(error) = self.rerouter.park(delivery, incoming, &failed).await {
+            tracing::warn!(%error, "could not publish to the parking queue; requeueing");
+            return Settle::Requeue;
+        }
+        if let Some(envelope) = envelope {
+            self.log_attempt(
+                envelope,
+                incoming.attempt,
+                Outcome::Parked,
+                Some(&failed.failure),
+                None,
+                Duration::ZERO,
+            )
+            .await;
+            let update = DeliveryUpdate {
+                message_id: envelope.id.clone(),
+                integration: W::NAME.into(),
+                message_type: envelope.message_type.clone(),
+                tenant: envelope.tenant.clone(),
+                status: DeliveryStatus::Parked,
+                provider_ref: None,
+                error_code: Some(failed.failure.code().into()),
+            };
+            if let Err(error) = self.ctx.store.upsert_delivery(&update).await {
+                tracing::warn!(%error, "could not mark the delivery parked");
+            }
+        }
+        Settle::Ack(Outcome::Parked)
+    }
+
+    fn count_error(&self, failure: &Failure) {
+        let labels = ErrorLabels {
+            integration: W::NAME.into(),
+            class: failure.class().as_str().into(),
+            code: failure.code().into(),
+        };
+        self.ctx.metrics.errors.get_or_create(&labels).inc();
+    }
+
+    /// Appends to the delivery log. Best effort: the broker outcome is already decided, and a
+    /// database hiccup must not turn a delivered message into a redelivered one.
+    async fn log_attempt(
+        &self,
+        envelope: &Envelope,
+        attempt: u32,
+        outcome: Outcome,
+        failure: Option<&Failure>,
+        provider_ref: Option<String>,
+        elapsed: Duration,
+    ) {
+        let row = NewAttempt {
+            message_id: envelope.id.clone(),
+            integration: W::NAME.into(),
+            message_type: envelope.message_type.clone(),
+            tenant: envelope.tenant.clone(),
+            attempt: attempt as i32,
+            outcome: outcome.as_str().into(),
+            error_class: failure.map(|f| f.class().as_str().into()),
+            error_code: failure.map(|f| f.code().into()),
+            provider_ref,
+            duration_ms: elapsed.as_millis() as i64,
+        };
+        if let Err(error) = self.ctx.store.record_attempt(&row).await {
+            tracing::warn!(%error, "could not write the delivery log");
+        }
+    }
+}
+
+fn delivery_context(envelope: &Envelope, attempt: u32) -> DeliveryContext {
+    DeliveryContext {
+        message_id: envelope.id.clone(),
+        message_type: envelope.message_type.clone(),
+        tenant: envelope.tenant.clone(),
+        attempt,
+        correlation_id: envelope.correlation_id.clone(),
+        idempotency_key: envelope.idempotency_key().to_owned(),
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}

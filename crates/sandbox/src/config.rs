@@ -1,0 +1,116 @@
+//! How a sandbox is set up: where it listens, which Twilio credentials it accepts, and the
+//! faults it starts with.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::faults::FaultConfig;
+
+/// The account SID the sandbox accepts unless configured otherwise.
+///
+/// Workers running with no credentials default to this value so they talk to the sandbox
+/// out of the box; it is deliberately not a valid hex SID so it can never match a real account.
+pub const DEFAULT_ACCOUNT_SID: &str = "ACsandbox00000000000000000000000000";
+
+/// The auth token the sandbox accepts (and signs status callbacks with) unless configured.
+pub const DEFAULT_AUTH_TOKEN: &str = "sandbox-auth-token";
+
+/// The port the sandbox listens on by default; tests use port 0 instead.
+pub const DEFAULT_PORT: u16 = 8025;
+
+/// Everything [`crate::start`] needs to run a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Address to listen on; `127.0.0.1:0` picks a free port (read it back with
+    /// [`crate::SandboxHandle::addr`]).
+    pub listen: SocketAddr,
+    /// The emulated Twilio account.
+    pub twilio: TwilioConfig,
+    /// Faults active from the start; change them later with
+    /// [`crate::SandboxHandle::set_faults`] or `PUT /_sandbox/faults`.
+    pub faults: FaultConfig,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            twilio: TwilioConfig::default(),
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The default configuration on `127.0.0.1:0`: a free port, as tests want.
+    pub fn ephemeral() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ..Self::default()
+        }
+    }
+}
+
+/// The emulated Twilio account: the credentials requests must carry and the pacing of the
+/// status callbacks.
+#[derive(Clone)]
+pub struct TwilioConfig {
+    /// Account SID: the Basic auth user name and the `{AccountSid}` in every path.
+    pub account_sid: String,
+    /// Auth token: the Basic auth password and the key of `X-Twilio-Signature`.
+    pub auth_token: String,
+    /// Wait before each status callback, so a worker sees the same "created first, status
+    /// later" ordering it sees with real Twilio.
+    pub callback_delay: Duration,
+}
+
+impl Default for TwilioConfig {
+    fn default() -> Self {
+        Self {
+            account_sid: DEFAULT_ACCOUNT_SID.to_owned(),
+            auth_token: DEFAULT_AUTH_TOKEN.to_owned(),
+            callback_delay: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Masks the token: configs end up in logs, and the habit should hold even for a fake secret.
+impl fmt::Debug for TwilioConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioConfig")
+            .field("account_sid", &self.account_sid)
+            .field("auth_token", &"***")
+            .field("callback_delay", &self.callback_delay)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_what_credential_free_workers_assume() {
+        let config = SandboxConfig::default();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8025");
+        assert_eq!(config.twilio.account_sid, DEFAULT_ACCOUNT_SID);
+        assert_eq!(config.twilio.auth_token, "sandbox-auth-token");
+        assert_eq!(config.twilio.callback_delay, Duration::from_millis(50));
+        assert_eq!(config.faults, FaultConfig::default());
+    }
+
+    #[test]
+    fn debug_masks_the_auth_token() {
+        let debug = format!("{:?}", TwilioConfig::default());
+        assert!(
+            !debug.contains(DEFAULT_AUTH_TOKEN) && debug.contains("***"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn ephemeral_listens_on_a_free_port() {
+        assert_eq!(SandboxConfig::ephemeral().listen.port(), 0);
+    }
+}

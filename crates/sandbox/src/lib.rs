@@ -1,0 +1,184 @@
+//! Provider sandbox: emulates the provider APIs Switchyard calls, with fault injection and a
+//! request record.
+//!
+//! It is what `switchyard run all` talks to when no provider credentials are configured, and
+//! the fake every test uses instead of a real provider. "Faithful" is the point: worker code
+//! written against the real API (paths, HTTP Basic auth, form fields, JSON resources, error
+//! bodies, signed status callbacks) runs unchanged against it, so what passes here passes
+//! against the provider. Today it emulates Twilio's Messages API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), switchyard_sandbox::SandboxError> {
+//! use switchyard_sandbox::{FaultConfig, SandboxConfig};
+//!
+//! let sandbox = switchyard_sandbox::start(SandboxConfig::ephemeral()).await?;
+//! // Point the worker at sandbox.base_url(), then fail its next two calls:
+//! sandbox.set_faults(FaultConfig { next_statuses: vec![503, 503], ..FaultConfig::default() });
+//! // …and assert on sandbox.requests() / sandbox.callbacks().
+//! sandbox.shutdown();
+//! # Ok(()) }
+//! ```
+//!
+//! Other processes drive it over HTTP instead: `GET|DELETE /_sandbox/requests`,
+//! `GET /_sandbox/callbacks`, `GET|PUT /_sandbox/faults`.
+
+mod admin;
+mod callbacks;
+mod config;
+mod error;
+mod faults;
+mod injector;
+mod provider;
+mod record;
+mod state;
+mod twilio;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use config::{
+    DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PORT, SandboxConfig, TwilioConfig,
+};
+pub use error::SandboxError;
+pub use faults::{FaultConfig, FaultError, Outage, RateLimit};
+pub use record::{RecordedCallback, RecordedRequest};
+
+use state::AppState;
+
+/// A status callback receiver that hangs must not hold a callback task forever.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds `config.listen`, starts serving in the background and returns once the port is
+/// listening, so requests sent right after cannot be refused.
+///
+/// The server runs until [`SandboxHandle::shutdown`] or process exit; dropping the handle
+/// does not stop it.
+pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError> {
+    config.faults.validate()?;
+    let http = reqwest::Client::builder()
+        .timeout(CALLBACK_TIMEOUT)
+        // Callbacks go to local receivers; an HTTP(S)_PROXY meant for the outside world
+        // would only get in the way.
+        .no_proxy()
+        .build()
+        .map_err(SandboxError::HttpClient)?;
+    let addr = config.listen;
+    let bind_error = |source| SandboxError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    let state = AppState::new(config.twilio, config.faults, http);
+    tokio::spawn(serve(listener, state.clone()));
+    tracing::info!(%addr, "provider sandbox listening");
+    Ok(SandboxHandle { addr, state })
+}
+
+/// Serves until shutdown is asked for, letting in-flight requests finish.
+async fn serve(listener: TcpListener, state: AppState) {
+    let signal_state = state.clone();
+    let signal = async move { signal_state.shutdown_requested().await };
+    let served = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(signal)
+        .await;
+    if let Err(err) = served {
+        tracing::error!(%err, "provider sandbox stopped serving");
+    }
+    state.mark_stopped();
+}
+
+/// Every route: the emulated providers and the admin API.
+fn app(state: AppState) -> Router {
+    admin::routes().merge(twilio::routes()).with_state(state)
+}
+
+/// A running sandbox. Clones share the same server, record and faults.
+#[derive(Clone, Debug)]
+pub struct SandboxHandle {
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl SandboxHandle {
+    /// The address the sandbox listens on (the real port when started on port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Base URL to configure as the provider's API root, e.g. `http://127.0.0.1:8025`.
+    /// A wildcard listen address is reported as loopback, which is where clients can reach it.
+    pub fn base_url(&self) -> String {
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            let loopback = match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            };
+            addr.set_ip(loopback);
+        }
+        format!("http://{addr}")
+    }
+
+    /// The emulated Twilio account (credentials to give the worker).
+    pub fn twilio(&self) -> &TwilioConfig {
+        &self.state.twilio
+    }
+
+    /// Provider requests received, in order of receipt.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.record.requests()
+    }
+
+    /// Status callbacks sent and their final outcome, in the order they were settled.
+    pub fn callbacks(&self) -> Vec<RecordedCallback> {
+        self.state.record.callbacks()
+    }
+
+    /// The faults in force (an outage whose time is up is already gone).
+    pub fn faults(&self) -> FaultConfig {
+        self.state.faults()
+    }
+
+    /// Replaces all faults.
+    ///
+    /// # Panics
+    /// If `faults` is invalid (see [`FaultConfig::validate`]): in a test, a fault that
+    /// silently does nothing is worse than a loud failure. Use
+    /// [`SandboxHandle::try_set_faults`] for faults that come from outside.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        if let Err(err) = self.try_set_faults(faults) {
+            panic!("invalid sandbox faults: {err}");
+        }
+    }
+
+    /// Replaces all faults, or changes nothing if they are invalid.
+    pub fn try_set_faults(&self, faults: FaultConfig) -> Result<(), FaultError> {
+        faults.validate()?;
+        self.state.set_faults(faults);
+        Ok(())
+    }
+
+    /// Forgets recorded requests and callbacks, including callbacks of messages accepted
+    /// before the clear that are still to come.
+    pub fn clear(&self) {
+        self.state.record.clear();
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish and cancels pending
+    /// callbacks. Returns at once and may be called any number of times; await
+    /// [`SandboxHandle::stopped`] to know it is done.
+    pub fn shutdown(&self) {
+        self.state.request_shutdown();
+    }
+
+    /// Resolves once the server has stopped serving.
+    pub async fn stopped(&self) {
+        self.state.stopped().await;
+    }
+
+    /// The sandbox's routes over its shared state, to mount in another server.
+    pub fn router(&self) -> Router {
+        app(self.state.clone())
+    }
+}

@@ -1,0 +1,126 @@
+//! State shared by the server, its handlers, the callback tasks and every
+//! [`crate::SandboxHandle`] clone.
+
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::TwilioConfig;
+use crate::faults::{FaultConfig, FinalStatus};
+use crate::injector::{FaultState, Injected};
+use crate::record::Recorder;
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState(Arc<Shared>);
+
+/// Everything behind [`AppState`].
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) twilio: TwilioConfig,
+    pub(crate) record: Recorder,
+    /// Client for status callbacks.
+    pub(crate) http: reqwest::Client,
+    /// When the sandbox started: the emulated account's creation date.
+    pub(crate) started_at: DateTime<Utc>,
+    faults: Mutex<FaultState>,
+    /// `true` once shutdown was asked for.
+    shutdown: watch::Sender<bool>,
+    /// `true` once the server stopped serving.
+    stopped: watch::Sender<bool>,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State for a sandbox starting now.
+    pub(crate) fn new(twilio: TwilioConfig, faults: FaultConfig, http: reqwest::Client) -> Self {
+        Self(Arc::new(Shared {
+            twilio,
+            record: Recorder::default(),
+            http,
+            started_at: Utc::now(),
+            faults: Mutex::new(FaultState::new(faults, Instant::now())),
+            shutdown: watch::Sender::new(false),
+            stopped: watch::Sender::new(false),
+        }))
+    }
+}
+
+impl Shared {
+    /// The faults in force.
+    pub(crate) fn faults(&self) -> FaultConfig {
+        self.lock_faults().config(Instant::now())
+    }
+
+    /// Replaces the faults (the caller has validated them).
+    pub(crate) fn set_faults(&self, faults: FaultConfig) {
+        self.lock_faults().replace(faults, Instant::now());
+    }
+
+    /// The status new messages' callbacks end with.
+    pub(crate) fn final_status(&self) -> FinalStatus {
+        let faults = self.faults();
+        // Faults are validated before they are stored, so this falls back only in theory.
+        FinalStatus::parse(faults.final_status.as_deref()).unwrap_or(FinalStatus::Delivered)
+    }
+
+    /// Waits out the configured latency, then decides this request's fault, in that order so
+    /// a slow outage looks like a slow provider that then fails.
+    pub(crate) async fn injected_fault(&self) -> Option<Injected> {
+        let latency = self.lock_faults().latency();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        self.lock_faults()
+            .next_fault(Instant::now(), fastrand::f64())
+    }
+
+    /// Sleeps `duration`; `false` if shutdown was asked for first.
+    pub(crate) async fn pause(&self, duration: Duration) -> bool {
+        let mut shutdown = self.shutdown.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(duration) => true,
+            _ = shutdown.wait_for(|asked| *asked) => false,
+        }
+    }
+
+    /// Asks the server and callback tasks to stop; repeated calls change nothing.
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once shutdown was asked for.
+    pub(crate) async fn shutdown_requested(&self) {
+        let mut shutdown = self.shutdown.subscribe();
+        // An error means the sender is gone, which only happens as the state is dropped.
+        let _ = shutdown.wait_for(|asked| *asked).await;
+    }
+
+    /// Marks the server as stopped.
+    pub(crate) fn mark_stopped(&self) {
+        self.stopped.send_replace(true);
+    }
+
+    /// Resolves once the server stopped.
+    pub(crate) async fn stopped(&self) {
+        let mut stopped = self.stopped.subscribe();
+        let _ = stopped.wait_for(|done| *done).await;
+    }
+
+    /// The fault state stays usable after a panic elsewhere: every update replaces whole
+    /// values, so a poisoned lock never guards half-written data.
+    fn lock_faults(&self) -> MutexGuard<'_, FaultState> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,182 @@
+//! Delivery status: one row per (integration, message_id), only ever moved forward.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::deliveries;
+use crate::{DeliveryStatus, Store, StoreError};
+
+/// A status to record for a delivery (creating the row if needed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryUpdate {
+    /// The message's id.
+    pub message_id: String,
+    /// The integration delivering it (`sms`, `email`, …).
+    pub integration: String,
+    /// The message type, e.g. `sms.send`.
+    pub message_type: String,
+    /// The tenant, if any.
+    pub tenant: Option<String>,
+    /// The new status.
+    pub status: DeliveryStatus,
+    /// The provider's id for the delivery; kept when the update carries none.
+    pub provider_ref: Option<String>,
+    /// The provider's or Switchyard's error code, for failed statuses.
+    pub error_code: Option<String>,
+}
+
+/// The current status of a delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// The message's id.
+    pub message_id: String,
+    /// The integration delivering it.
+    pub integration: String,
+    /// The message type.
+    pub message_type: String,
+    /// The tenant, if any.
+    pub tenant: Option<String>,
+    /// The current status.
+    pub status: DeliveryStatus,
+    /// The provider's id for the delivery, once known.
+    pub provider_ref: Option<String>,
+    /// The error code of the current status, if any.
+    pub error_code: Option<String>,
+    /// When the delivery was first recorded.
+    pub created_at: DateTime<Utc>,
+    /// When the status last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deliveries, check_for_backend(diesel::pg::Pg))]
+struct DeliveryRow {
+    message_id: String,
+    integration: String,
+    message_type: String,
+    tenant: Option<String>,
+    status: String,
+    provider_ref: Option<String>,
+    error_code: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<DeliveryRow> for DeliveryRecord {
+    type Error = StoreError;
+
+    fn try_from(row: DeliveryRow) -> Result<Self, StoreError> {
+        let status = row.status.parse().map_err(|_| StoreError::Corrupt {
+            column: "deliveries.status",
+            value: row.status.clone(),
+        })?;
+        Ok(DeliveryRecord {
+            message_id: row.message_id,
+            integration: row.integration,
+            message_type: row.message_type,
+            tenant: row.tenant,
+            status,
+            provider_ref: row.provider_ref,
+            error_code: row.error_code,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Insert, or move an existing row forward. The rank check sits in the conflict clause, so
+/// it is evaluated against the row as locked, even when two callbacks race.
+static UPSERT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO deliveries AS d \
+           (integration, message_id, message_type, tenant, status, provider_ref, error_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (integration, message_id) DO UPDATE SET \
+           status = EXCLUDED.status, \
+           provider_ref = COALESCE(EXCLUDED.provider_ref, d.provider_ref), \
+           error_code = EXCLUDED.error_code, \
+           updated_at = now() \
+         WHERE {} >= {}",
+        DeliveryStatus::rank_sql("EXCLUDED.status"),
+        DeliveryStatus::rank_sql("d.status"),
+    )
+});
+
+/// Touches every matching row (so the count says whether the delivery exists) but changes it
+/// only when the new status does not go backwards. CASE is re-evaluated on the locked row.
+static UPDATE_BY_REF: LazyLock<String> = LazyLock::new(|| {
+    let forward = format!(
+        "{} >= {}",
+        DeliveryStatus::rank_sql("$3::text"),
+        DeliveryStatus::rank_sql("status")
+    );
+    format!(
+        "UPDATE deliveries SET \
+           status = CASE WHEN {forward} THEN $3::text ELSE status END, \
+           error_code = CASE WHEN {forward} THEN $4 ELSE error_code END, \
+           updated_at = CASE WHEN {forward} THEN now() ELSE updated_at END \
+         WHERE integration = $1 AND provider_ref = $2"
+    )
+});
+
+impl Store {
+    /// Records `d.status` for the delivery, creating it if needed. An update that would move
+    /// the status backwards (a late `sent` after `delivered`) is ignored.
+    pub async fn upsert_delivery(&self, d: &DeliveryUpdate) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(UPSERT.as_str())
+            .bind::<Text, _>(&d.integration)
+            .bind::<Text, _>(&d.message_id)
+            .bind::<Text, _>(&d.message_type)
+            .bind::<Nullable<Text>, _>(d.tenant.as_deref())
+            .bind::<Text, _>(d.status.as_str())
+            .bind::<Nullable<Text>, _>(d.provider_ref.as_deref())
+            .bind::<Nullable<Text>, _>(d.error_code.as_deref())
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a status reported by the provider (a status callback), finding the delivery by
+    /// the provider's id. Same ordering rule as [`Store::upsert_delivery`]. Returns `false`
+    /// when no delivery has that `provider_ref`; `true` when one exists, even if the status
+    /// was ignored as out of order.
+    pub async fn update_delivery_by_provider_ref(
+        &self,
+        integration: &str,
+        provider_ref: &str,
+        status: DeliveryStatus,
+        error_code: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = diesel::sql_query(UPDATE_BY_REF.as_str())
+            .bind::<Text, _>(integration)
+            .bind::<Text, _>(provider_ref)
+            .bind::<Text, _>(status.as_str())
+            .bind::<Nullable<Text>, _>(error_code)
+            .execute(&mut conn)
+            .await?;
+        Ok(rows > 0)
+    }
+
+    /// The current status of one delivery, if it was ever recorded.
+    pub async fn delivery(
+        &self,
+        integration: &str,
+        message_id: &str,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        let mut conn = self.conn().await?;
+        let row = deliveries::table
+            .find((integration, message_id))
+            .select(DeliveryRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?;
+        row.map(DeliveryRecord::try_from).transpose()
+    }
+}

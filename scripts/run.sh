@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: every Switchyard component plus the provider sandbox in one process, against
+# local RabbitMQ and PostgreSQL (started if stopped). Ctrl-C stops it gracefully.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchyard-target}"
+exec cargo run --quiet -p switchyard-cli --bin switchyard -- run all "$@"

@@ -1,0 +1,1 @@
+//! End-to-end tests across components: ingress, RabbitMQ, worker, sandbox, Postgres.

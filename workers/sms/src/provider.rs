@@ -1,0 +1,132 @@
+//! Twilio's REST API, called with reqwest: `POST /2010-04-01/Accounts/{sid}/Messages.json`
+//! (form-encoded, HTTP basic auth) to send, `GET /2010-04-01/Accounts/{sid}.json` as the
+//! breaker's side-effect-free probe. The base URL is configuration, so the same code talks to
+//! Twilio in production and to the provider sandbox in tests and demos.
+
+use serde::Deserialize;
+use switchyard_runtime::http;
+use switchyard_telemetry::{Metrics, mask};
+
+use crate::SmsError;
+
+/// Twilio connection settings.
+#[derive(Clone, Debug)]
+pub struct TwilioConfig {
+    /// `https://api.twilio.com` in production; the sandbox's URL otherwise.
+    pub base_url: String,
+    /// Account SID (`AC…`).
+    pub account_sid: String,
+    /// Auth token (secret; never logged).
+    pub auth_token: String,
+}
+
+/// What Twilio answered for a created message.
+#[derive(Debug, Deserialize)]
+pub struct MessageResource {
+    /// Message SID (`SM…`).
+    pub sid: String,
+    /// Initial status, normally `queued` or `accepted`.
+    pub status: String,
+}
+
+/// One outgoing message, as Twilio's form fields.
+pub struct Outgoing<'a> {
+    /// `To`.
+    pub to: &'a str,
+    /// `Body`.
+    pub body: &'a str,
+    /// `From`, or `MessagingServiceSid` when it starts with `MG`.
+    pub sender: &'a str,
+    /// `StatusCallback`.
+    pub status_callback: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct TwilioErrorBody {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+/// A Twilio API client.
+#[derive(Clone)]
+pub struct Twilio {
+    config: TwilioConfig,
+    client: reqwest::Client,
+    metrics: Metrics,
+}
+
+impl Twilio {
+    /// A client using `client` (shared pool, timeouts) and counting requests in `metrics`.
+    pub fn new(config: TwilioConfig, client: reqwest::Client, metrics: Metrics) -> Self {
+        Self {
+            config,
+            client,
+            metrics,
+        }
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}{tail}",
+            self.config.base_url.trim_end_matches('/'),
+            self.config.account_sid
+        )
+    }
+
+    /// Creates (sends) a message.
+    pub async fn send(&self, message: &Outgoing<'_>) -> Result<MessageResource, SmsError> {
+        let sender_field = if message.sender.starts_with("MG") {
+            "MessagingServiceSid"
+        } else {
+            "From"
+        };
+        let mut form = vec![
+            ("To", message.to),
+            ("Body", message.body),
+            (sender_field, message.sender),
+        ];
+        if let Some(callback) = message.status_callback {
+            form.push(("StatusCallback", callback));
+        }
+        let request = self.client.post(self.url("/Messages.json")).form(&form);
+        let response = self.call(request).await?;
+        response
+            .json::<MessageResource>()
+            .await
+            .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))
+    }
+
+    /// Fetches the account: proves Twilio is up and the credentials work, sends nothing.
+    pub async fn probe(&self) -> Result<(), SmsError> {
+        self.call(self.client.get(self.url(".json")))
+            .await
+            .map(drop)
+    }
+
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, SmsError> {
+        let request = request.basic_auth(&self.config.account_sid, Some(&self.config.auth_token));
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.provider_request("twilio", None);
+                return Err(SmsError::Transport(e.without_url()));
+            }
+        };
+        let status = response.status().as_u16();
+        self.metrics.provider_request("twilio", Some(status));
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let retry_after = http::retry_after(response.headers());
+        let body: Option<TwilioErrorBody> = response.json().await.ok();
+        let (code, message) = body
+            .map(|b| (b.code, b.message.unwrap_or_default()))
+            .unwrap_or_default();
+        Err(SmsError::Rejected {
+            status,
+            code,
+            message: mask::phones_in(&message),
+            retry_after,
+        })
+    }
+}
