@@ -94,6 +94,7 @@ pub async fn start(
     let broker =
         Broker::connect(&settings.amqp_url, topology, "switchyard", metrics.clone()).await?;
     let store = Store::connect(&settings.database_url, 16).await?;
+    tracing::debug!(components = ?components, "starting");
     store
         .migrate()
         .await
@@ -169,7 +170,8 @@ async fn start_sandbox(
     Ok(Some(switchyard_sandbox::start(config).await?))
 }
 
-fn sms_worker(
+/// Builds the SMS worker from the run settings (the sandbox, when no Twilio URL is set).
+pub fn sms_worker(
     run: &RunSettings,
     sandbox: Option<&SandboxHandle>,
     store: Store,

@@ -65,7 +65,15 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
+    serve_listener(TcpListener::bind(addr).await?, state, shutdown)
+}
+
+/// Serves the ingress on an already-bound listener (tests bind first to learn the port).
+pub fn serve_listener(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let local = listener.local_addr()?;
     let app = router(state);
     let handle = tokio::spawn(async move {

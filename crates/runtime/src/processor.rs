@@ -164,7 +164,8 @@ impl<W: Worker> Processor<W> {
         envelope: &Envelope,
         ctx: &DeliveryContext,
     ) -> Result<Option<Settle>, Failed> {
-        let lease = self.policy.handler_timeout + Duration::from_secs(30);
+        // The handler is cancelled at its timeout, so the claim can only outlive a dead worker.
+        let lease = self.policy.handler_timeout + Duration::from_secs(5);
         let claim = self
             .ctx
             .store
