@@ -1,0 +1,137 @@
+//! RabbitMQ or Postgres going away: the ingress answers 503 with Retry-After (never 202), and
+//! recovers by itself when the dependency returns, without a restart.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchyard_e2e::{Harness, Proxy, amqp_url, database_url, eventually, new_id};
+use switchyard_store::DeliveryStatus;
+
+fn rabbitmq() -> SocketAddr {
+    "127.0.0.1:5672".parse().unwrap()
+}
+
+fn postgres() -> SocketAddr {
+    "127.0.0.1:5432".parse().unwrap()
+}
+
+async fn assert_503(response: reqwest::Response) {
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_outage_gives_503_and_publishing_resumes_without_restart() {
+    let proxy = Proxy::start(rabbitmq()).await;
+    let via_proxy = format!("amqp://guest:guest@{}/%2f", proxy.addr());
+    let h = Harness::start_with(&via_proxy, &database_url(), "").await;
+    let worker = h.start_worker().await; // directly on the broker, unaffected
+    assert_eq!(
+        h.send_sms(&new_id(), "+15005550006", "before")
+            .await
+            .status(),
+        202
+    );
+
+    proxy.cut().await;
+    for i in 0..10 {
+        let response = h
+            .send_sms(&new_id(), "+15005550006", &format!("during {i}"))
+            .await;
+        assert_503(response).await;
+    }
+
+    proxy.restore();
+    let id = new_id();
+    eventually(Duration::from_secs(20), "publishing resumes", || async {
+        h.send_sms(&id, "+15005550006", "after").await.status() == 202
+    })
+    .await;
+    eventually(Duration::from_secs(10), "delivered", || async {
+        h.status(&id).await == Some(DeliveryStatus::Delivered)
+    })
+    .await;
+    assert_eq!(h.sends_with_body("after"), 1);
+    for i in 0..10 {
+        assert_eq!(
+            h.sends_with_body(&format!("during {i}")),
+            0,
+            "a 503 published nothing"
+        );
+    }
+    assert!(
+        switchyard_e2e::sample(
+            &h.running.metrics_registry,
+            "switchyard_broker_reconnects_total"
+        ) >= 1.0
+    );
+    worker.stop().await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_outage_gives_503_and_recovers() {
+    let proxy = Proxy::start(postgres()).await;
+    let via_proxy = format!("postgres://postgres@{}/test", proxy.addr());
+    let h = Harness::start_with(&amqp_url(), &via_proxy, "").await;
+    assert_eq!(
+        h.send_sms(&new_id(), "+15005550006", "db before")
+            .await
+            .status(),
+        202
+    );
+
+    proxy.cut().await;
+    assert_503(h.send_sms(&new_id(), "+15005550006", "db during").await).await;
+
+    proxy.restore();
+    eventually(Duration::from_secs(20), "accepting again", || async {
+        h.send_sms(&new_id(), "+15005550006", "db after")
+            .await
+            .status()
+            == 202
+    })
+    .await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_broker_or_database_at_start_is_a_clear_error() {
+    let h = Harness::start().await;
+    let mut settings = h.settings.clone();
+    settings.amqp_url = "amqp://guest:secret@127.0.0.1:1/%2f".into();
+    let set = std::collections::BTreeSet::from([switchyard_cli::components::Component::Ingress]);
+    let token = tokio_util::sync::CancellationToken::new();
+    let err = switchyard_cli::components::start(&set, &settings, &h.run, token.clone())
+        .await
+        .err()
+        .unwrap();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("127.0.0.1:1")
+            && text.contains("SWITCHYARD_AMQP_URL")
+            && !text.contains("secret"),
+        "{text}"
+    );
+
+    let mut settings = h.settings.clone();
+    settings.database_url = "postgres://postgres:secret@127.0.0.1:1/test".into();
+    let err = switchyard_cli::components::start(&set, &settings, &h.run, token)
+        .await
+        .err()
+        .unwrap();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("127.0.0.1:1")
+            && text.contains("SWITCHYARD_DATABASE_URL")
+            && !text.contains("secret"),
+        "{text}"
+    );
+    h.finish().await;
+}
