@@ -187,7 +187,7 @@ fn admit(
     idempotency_key: Option<String>,
 ) -> Result<Envelope, Problem> {
     let incoming: IncomingMessage = serde_json::from_value(value).map_err(|e| {
-        let field = FieldError::new("", e.to_string());
+        let field = FieldError::new(pointer_of(&e.to_string()), e.to_string());
         Problem::invalid(
             "the message does not have the envelope's shape (see docs/messages.md)",
             vec![field],
@@ -215,6 +215,17 @@ fn admit(
         ),
     })?;
     Ok(envelope)
+}
+
+/// serde names the field in its message (``missing field `payload` ``); turn that into a
+/// pointer so every 422 points at a field.
+fn pointer_of(serde_message: &str) -> String {
+    let names_field =
+        serde_message.starts_with("missing field") || serde_message.starts_with("unknown field");
+    match serde_message.split('`').nth(1) {
+        Some(field) if names_field => format!("/{field}"),
+        _ => String::new(),
+    }
 }
 
 fn complete(m: IncomingMessage, header_key: Option<String>) -> Result<Envelope, Problem> {
