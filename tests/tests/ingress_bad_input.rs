@@ -15,12 +15,22 @@ async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.headers()[CONTENT_TYPE], "application/problem+json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], status);
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
     body
 }
 
 fn pointers(problem: &Value) -> Vec<String> {
-    problem["errors"].as_array().map(|a| a.iter().map(|e| e["pointer"].as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["pointer"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn sms(to: &str) -> Value {
@@ -32,20 +42,63 @@ async fn malformed_wrong_type_missing_unknown_and_invalid_are_refused() {
     let h = Harness::start().await;
     let url = format!("{}/v1/messages", h.ingress());
     let post_raw = |body: &'static str, content_type: &'static str| {
-        h.http.post(&url).bearer_auth(&h.token).header(CONTENT_TYPE, content_type).body(body).send()
+        h.http
+            .post(&url)
+            .bearer_auth(&h.token)
+            .header(CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
     };
-    problem(post_raw("{\"type\": ", "application/json").await.unwrap(), 400).await;
-    problem(post_raw("type=sms.send", "application/x-www-form-urlencoded").await.unwrap(), 415).await;
+    problem(
+        post_raw("{\"type\": ", "application/json").await.unwrap(),
+        400,
+    )
+    .await;
+    problem(
+        post_raw("type=sms.send", "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+        415,
+    )
+    .await;
 
-    let missing = problem(h.post("/v1/messages", &json!({ "type": "sms.send" })).await, 422).await;
+    let missing = problem(
+        h.post("/v1/messages", &json!({ "type": "sms.send" })).await,
+        422,
+    )
+    .await;
     assert_eq!(pointers(&missing), vec!["/payload"]);
-    let extra = problem(h.post("/v1/messages", &json!({ "type": "sms.send", "payload": {}, "prio": 1 })).await, 422).await;
+    let extra = problem(
+        h.post(
+            "/v1/messages",
+            &json!({ "type": "sms.send", "payload": {}, "prio": 1 }),
+        )
+        .await,
+        422,
+    )
+    .await;
     assert_eq!(pointers(&extra), vec!["/prio"]);
-    let unknown = problem(h.post("/v1/messages", &json!({ "type": "sms.fax", "payload": {} })).await, 422).await;
+    let unknown = problem(
+        h.post("/v1/messages", &json!({ "type": "sms.fax", "payload": {} }))
+            .await,
+        422,
+    )
+    .await;
     assert_eq!(pointers(&unknown), vec!["/type"]);
-    let invalid = problem(h.post("/v1/messages", &json!({ "type": "sms.send", "payload": { "to": "12", "body": "" } })).await, 422).await;
+    let invalid = problem(
+        h.post(
+            "/v1/messages",
+            &json!({ "type": "sms.send", "payload": { "to": "12", "body": "" } }),
+        )
+        .await,
+        422,
+    )
+    .await;
     let p = pointers(&invalid);
-    assert!(p.contains(&"/payload/to".to_owned()) && p.contains(&"/payload/body".to_owned()), "{p:?}");
+    assert!(
+        p.contains(&"/payload/to".to_owned()) && p.contains(&"/payload/body".to_owned()),
+        "{p:?}"
+    );
     let bad_id = problem(h.post("/v1/messages", &json!({ "id": "", "type": "sms.send", "payload": { "to": "+15005550006", "body": "x" } })).await, 422).await;
     assert_eq!(pointers(&bad_id), vec!["/id"]);
 
@@ -59,23 +112,79 @@ async fn malformed_wrong_type_missing_unknown_and_invalid_are_refused() {
 async fn missing_invalid_revoked_and_unscoped_keys_are_refused() {
     let h = Harness::start().await;
     let url = format!("{}/v1/messages", h.ingress());
-    let none = h.http.post(&url).json(&sms("+15005550006")).send().await.unwrap();
-    assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"switchyard\"");
+    let none = h
+        .http
+        .post(&url)
+        .json(&sms("+15005550006"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        none.headers()["www-authenticate"],
+        "Bearer realm=\"switchyard\""
+    );
     problem(none, 401).await;
-    let wrong = h.http.post(&url).bearer_auth("sy_notakey").json(&sms("+15005550006")).send().await.unwrap();
+    let wrong = h
+        .http
+        .post(&url)
+        .bearer_auth("sy_notakey")
+        .json(&sms("+15005550006"))
+        .send()
+        .await
+        .unwrap();
     problem(wrong, 401).await;
-    let basic = h.http.post(&url).header(AUTHORIZATION, "Basic Zm9vOmJhcg==").json(&sms("+15005550006")).send().await.unwrap();
+    let basic = h
+        .http
+        .post(&url)
+        .header(AUTHORIZATION, "Basic Zm9vOmJhcg==")
+        .json(&sms("+15005550006"))
+        .send()
+        .await
+        .unwrap();
     problem(basic, 401).await;
 
-    let (key, token) = h.store.create_api_key(&format!("{}-revoked", h.namespace), Role::Publisher, &["sms.".to_owned()]).await.unwrap();
+    let (key, token) = h
+        .store
+        .create_api_key(
+            &format!("{}-revoked", h.namespace),
+            Role::Publisher,
+            &["sms.".to_owned()],
+        )
+        .await
+        .unwrap();
     assert!(h.store.revoke_api_key(key.id).await.unwrap());
-    let revoked = h.http.post(&url).bearer_auth(&token).json(&sms("+15005550006")).send().await.unwrap();
+    let revoked = h
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&sms("+15005550006"))
+        .send()
+        .await
+        .unwrap();
     problem(revoked, 401).await;
 
-    let (_, email_only) = h.store.create_api_key(&format!("{}-email", h.namespace), Role::Publisher, &["email.".to_owned()]).await.unwrap();
-    let unscoped = h.http.post(&url).bearer_auth(&email_only).json(&sms("+15005550006")).send().await.unwrap();
+    let (_, email_only) = h
+        .store
+        .create_api_key(
+            &format!("{}-email", h.namespace),
+            Role::Publisher,
+            &["email.".to_owned()],
+        )
+        .await
+        .unwrap();
+    let unscoped = h
+        .http
+        .post(&url)
+        .bearer_auth(&email_only)
+        .json(&sms("+15005550006"))
+        .send()
+        .await
+        .unwrap();
     let body = problem(unscoped, 403).await;
-    assert!(body["detail"].as_str().unwrap().contains("sms.send"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("sms.send"),
+        "{body}"
+    );
     assert_nothing_published(&h).await;
     h.finish().await;
 }
@@ -87,22 +196,61 @@ async fn bad_twilio_signatures_are_refused() {
     let form = [("MessageSid", "SM0123"), ("MessageStatus", "delivered")];
     let unsigned = h.http.post(&url).form(&form).send().await.unwrap();
     problem(unsigned, 403).await;
-    let params: Vec<(String, String)> = form.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+    let params: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
     let wrong_token = switchyard_contract::signature::twilio::sign("not-the-token", &url, &params);
-    let forged = h.http.post(&url).header("X-Twilio-Signature", wrong_token).form(&form).send().await.unwrap();
+    let forged = h
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", wrong_token)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     problem(forged, 403).await;
     // Signed for another URL (a callback replayed against a different endpoint).
-    let other_url = switchyard_contract::signature::twilio::sign(switchyard_sandbox::DEFAULT_AUTH_TOKEN, "https://evil.example/hook", &params);
-    let replayed = h.http.post(&url).header("X-Twilio-Signature", other_url).form(&form).send().await.unwrap();
+    let other_url = switchyard_contract::signature::twilio::sign(
+        switchyard_sandbox::DEFAULT_AUTH_TOKEN,
+        "https://evil.example/hook",
+        &params,
+    );
+    let replayed = h
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", other_url)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     problem(replayed, 403).await;
     // Correctly signed but tampered after signing.
-    let good = switchyard_contract::signature::twilio::sign(switchyard_sandbox::DEFAULT_AUTH_TOKEN, &url, &params);
+    let good = switchyard_contract::signature::twilio::sign(
+        switchyard_sandbox::DEFAULT_AUTH_TOKEN,
+        &url,
+        &params,
+    );
     let tampered = [("MessageSid", "SM0123"), ("MessageStatus", "failed")];
-    let response = h.http.post(&url).header("X-Twilio-Signature", &good).form(&tampered).send().await.unwrap();
+    let response = h
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", &good)
+        .form(&tampered)
+        .send()
+        .await
+        .unwrap();
     problem(response, 403).await;
     assert_nothing_published(&h).await;
     // The untampered request is accepted.
-    let ok = h.http.post(&url).header("X-Twilio-Signature", &good).form(&form).send().await.unwrap();
+    let ok = h
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", &good)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 204);
     h.finish().await;
 }
@@ -114,23 +262,43 @@ async fn a_batch_reports_each_item_and_publishes_only_the_valid_ones() {
     let response = h.post("/v1/messages/batch", &batch).await;
     assert_eq!(response.status(), 207);
     let body: Value = response.json().await.unwrap();
-    let statuses: Vec<u64> = body["results"].as_array().unwrap().iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    let statuses: Vec<u64> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, vec![202, 422, 202]);
     assert_eq!(body["accepted"], 2);
-    assert_eq!(body["results"][1]["problem"]["errors"][0]["pointer"], "/payload/to");
+    assert_eq!(
+        body["results"][1]["problem"]["errors"][0]["pointer"],
+        "/payload/to"
+    );
 
     let too_many = json!({ "messages": vec![sms("+15005550006"); 501] });
     problem(h.post("/v1/messages/batch", &too_many).await, 422).await;
 
-    let broker = Broker::connect(&amqp_url(), h.topology(), "test", Metrics::new()).await.unwrap();
+    let broker = Broker::connect(&amqp_url(), h.topology(), "test", Metrics::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(h.depth(&broker, "sms").await, 2, "only the two valid items were published");
+    assert_eq!(
+        h.depth(&broker, "sms").await,
+        2,
+        "only the two valid items were published"
+    );
     broker.close().await;
     h.finish().await;
 }
 
 async fn assert_nothing_published(h: &Harness) {
-    let broker = Broker::connect(&amqp_url(), h.topology(), "test", Metrics::new()).await.unwrap();
-    assert_eq!(h.depth(&broker, "sms").await, 0, "a refused request published nothing");
+    let broker = Broker::connect(&amqp_url(), h.topology(), "test", Metrics::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.depth(&broker, "sms").await,
+        0,
+        "a refused request published nothing"
+    );
     broker.close().await;
 }

@@ -32,7 +32,10 @@ enum EchoError {
 impl Classify for EchoError {
     fn classify(&self) -> Failure {
         match self {
-            EchoError::Transient => Failure::Retryable { code: "echo_transient", retry_after: None },
+            EchoError::Transient => Failure::Retryable {
+                code: "echo_transient",
+                retry_after: None,
+            },
         }
     }
 }
@@ -86,9 +89,12 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let harness = Harness::start_with(&amqp_url(), &switchyard_e2e::database_url(), ECHO_QUEUE).await;
+    let harness =
+        Harness::start_with(&amqp_url(), &switchyard_e2e::database_url(), ECHO_QUEUE).await;
     let metrics = Metrics::new();
-    let broker = Broker::connect(&amqp_url(), harness.topology(), "echo", metrics.clone()).await.unwrap();
+    let broker = Broker::connect(&amqp_url(), harness.topology(), "echo", metrics.clone())
+        .await
+        .unwrap();
     let publisher = Publisher::new(broker.clone(), Duration::from_secs(5));
     let ctx = RuntimeContext {
         broker: broker.clone(),
@@ -101,7 +107,14 @@ async fn setup() -> Setup {
     let echo = Echo::default();
     let shutdown = CancellationToken::new();
     tokio::spawn(switchyard_runtime::run(echo.clone(), ctx, shutdown.clone()));
-    Setup { harness, broker, publisher, metrics, echo, shutdown }
+    Setup {
+        harness,
+        broker,
+        publisher,
+        metrics,
+        echo,
+        shutdown,
+    }
 }
 
 impl Setup {
@@ -120,7 +133,10 @@ impl Setup {
         let body = serde_json::to_vec(&envelope).unwrap();
         let exchange = self.harness.topology().main_exchange();
         let properties = props::for_envelope(&id, "echo.run", None);
-        self.publisher.publish(&exchange, "echo.run", &body, properties, true).await.unwrap();
+        self.publisher
+            .publish(&exchange, "echo.run", &body, properties, true)
+            .await
+            .unwrap();
         id
     }
 
@@ -140,14 +156,27 @@ async fn a_panicking_handler_is_parked_and_the_worker_keeps_going() {
     let s = setup().await;
     s.publish("panic").await;
     let after = s.publish("ok").await;
-    eventually(Duration::from_secs(10), "the next message handled", || async {
-        s.echo.handled.lock().unwrap().contains(&after)
+    eventually(
+        Duration::from_secs(10),
+        "the next message handled",
+        || async { s.echo.handled.lock().unwrap().contains(&after) },
+    )
+    .await;
+    eventually(Duration::from_secs(5), "panic parked", || async {
+        s.broker.queue_depth(&s.dead()).await.unwrap() == 1
     })
     .await;
-    eventually(Duration::from_secs(5), "panic parked", || async { s.broker.queue_depth(&s.dead()).await.unwrap() == 1 }).await;
     let parked = drain_queue(&s.broker, &s.dead()).await;
-    assert_eq!(parked[0].header(props::ERROR_CODE).as_deref(), Some("handler_panicked"));
-    assert!(parked[0].header(props::REASON).unwrap().contains("handler bug"));
+    assert_eq!(
+        parked[0].header(props::ERROR_CODE).as_deref(),
+        Some("handler_panicked")
+    );
+    assert!(
+        parked[0]
+            .header(props::REASON)
+            .unwrap()
+            .contains("handler bug")
+    );
     s.finish().await;
 }
 
@@ -155,18 +184,65 @@ async fn a_panicking_handler_is_parked_and_the_worker_keeps_going() {
 async fn retryable_errors_are_parked_when_attempts_run_out() {
     let s = setup().await;
     let id = s.publish("transient").await;
-    eventually(Duration::from_secs(10), "parked", || async { s.broker.queue_depth(&s.dead()).await.unwrap() == 1 }).await;
+    eventually(Duration::from_secs(10), "parked", || async {
+        s.broker.queue_depth(&s.dead()).await.unwrap() == 1
+    })
+    .await;
     let parked = drain_queue(&s.broker, &s.dead()).await;
-    assert_eq!(parked[0].header(props::ERROR_CLASS).as_deref(), Some("retryable"));
-    assert_eq!(props::get_u32(&parked[0].headers, "x-switchyard-attempts"), Some(3));
-    let outcomes: Vec<String> = s.harness.store.attempts(&id).await.unwrap().into_iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        parked[0].header(props::ERROR_CLASS).as_deref(),
+        Some("retryable")
+    );
+    assert_eq!(
+        props::get_u32(&parked[0].headers, "x-switchyard-attempts"),
+        Some(3)
+    );
+    let outcomes: Vec<String> = s
+        .harness
+        .store
+        .attempts(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.outcome)
+        .collect();
     assert_eq!(outcomes, vec!["retried", "retried", "parked"]);
     let m = &s.metrics;
-    assert_eq!(sample(m, "switchyard_messages_received_total{integration=\"echo\"}"), 3.0);
-    assert_eq!(sample(m, "switchyard_messages_finished_total{integration=\"echo\",outcome=\"retried\"}"), 2.0);
-    assert_eq!(sample(m, "switchyard_messages_finished_total{integration=\"echo\",outcome=\"parked\"}"), 1.0);
-    assert_eq!(sample(m, "switchyard_errors_total{integration=\"echo\",class=\"retryable\",code=\"echo_transient\"}"), 3.0);
-    assert_eq!(sample(m, "switchyard_handler_duration_seconds_count{integration=\"echo\"}"), 3.0);
+    assert_eq!(
+        sample(
+            m,
+            "switchyard_messages_received_total{integration=\"echo\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            m,
+            "switchyard_messages_finished_total{integration=\"echo\",outcome=\"retried\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            m,
+            "switchyard_messages_finished_total{integration=\"echo\",outcome=\"parked\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            m,
+            "switchyard_errors_total{integration=\"echo\",class=\"retryable\",code=\"echo_transient\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            m,
+            "switchyard_handler_duration_seconds_count{integration=\"echo\"}"
+        ),
+        3.0
+    );
     s.finish().await;
 }
 
@@ -174,8 +250,14 @@ async fn retryable_errors_are_parked_when_attempts_run_out() {
 async fn a_timed_out_side_effect_is_parked_not_repeated() {
     let s = setup().await;
     s.publish("slow").await;
-    eventually(Duration::from_secs(10), "parked", || async { s.broker.queue_depth(&s.dead()).await.unwrap() == 1 }).await;
+    eventually(Duration::from_secs(10), "parked", || async {
+        s.broker.queue_depth(&s.dead()).await.unwrap() == 1
+    })
+    .await;
     let parked = drain_queue(&s.broker, &s.dead()).await;
-    assert_eq!(parked[0].header(props::ERROR_CODE).as_deref(), Some("handler_timeout_outcome_unknown"));
+    assert_eq!(
+        parked[0].header(props::ERROR_CODE).as_deref(),
+        Some("handler_timeout_outcome_unknown")
+    );
     s.finish().await;
 }

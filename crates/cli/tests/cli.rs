@@ -1,0 +1,128 @@
+//! The binary's own behaviour: help that teaches, and clear messages for bad input.
+
+use std::process::Command;
+
+fn switchyard(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env(
+            "SWITCHYARD_QUEUES",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../queues.toml"),
+        )
+        .env(
+            "SWITCHYARD_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn help_lists_every_command_and_the_environment() {
+    let (ok, text) = switchyard(&["--help"]);
+    assert!(ok);
+    for word in [
+        "run",
+        "migrate",
+        "topology",
+        "keys",
+        "sandbox",
+        "SWITCHYARD_AMQP_URL",
+        "SWITCHYARD_DATABASE_URL",
+    ] {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+    let (ok, text) = switchyard(&["run", "--help"]);
+    assert!(
+        ok && text.contains("SWITCHYARD_TWILIO_BASE_URL") && text.contains("SWITCHYARD_PUBLIC_URL"),
+        "{text}"
+    );
+}
+
+#[test]
+fn topology_show_prints_every_queue_without_a_broker() {
+    let (ok, text) = switchyard(&["--amqp-url", "amqp://127.0.0.1:1", "topology", "show"]);
+    assert!(ok, "{text}");
+    for queue in [
+        "queue sms ",
+        "sms.retry.1s",
+        "sms.retry.30m",
+        "parking sms.dead",
+        "x-delivery-limit=20",
+    ] {
+        assert!(text.contains(queue), "missing {queue}:\n{text}");
+    }
+}
+
+#[test]
+fn unknown_component_and_bad_arguments_say_what_to_do() {
+    let (ok, text) = switchyard(&["run", "fax"]);
+    assert!(
+        !ok && text.contains("unknown component `fax`")
+            && text.contains("all, ingress, sms, sandbox"),
+        "{text}"
+    );
+    let (ok, text) = switchyard(&["keys", "revoke", "not-a-uuid"]);
+    assert!(!ok && text.contains("keys list"), "{text}");
+    let (ok, text) = switchyard(&[
+        "keys", "create", "--name", "x", "--role", "root", "--scope", "sms.",
+    ]);
+    assert!(
+        !ok && text.contains("publisher") && text.contains("admin"),
+        "{text}"
+    );
+    let (ok, text) = switchyard(&["--queues", "/nonexistent.toml", "topology", "show"]);
+    assert!(
+        !ok && text.contains("/nonexistent.toml") && text.contains("SWITCHYARD_QUEUES"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unreachable_broker_at_start_names_the_url_and_the_fix() {
+    let (ok, text) = switchyard(&[
+        "--amqp-url",
+        "amqp://guest:hunter2@127.0.0.1:1/%2f",
+        "topology",
+        "apply",
+    ]);
+    assert!(!ok);
+    assert!(
+        text.contains("127.0.0.1:1")
+            && text.contains("rabbitmq-server")
+            && !text.contains("hunter2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn keys_round_trip_create_list_revoke() {
+    let name = format!("cli-test-{}", std::process::id());
+    let (ok, text) = switchyard(&["keys", "create", "--name", &name, "--scope", "sms."]);
+    assert!(ok, "{text}");
+    assert!(text.contains("token (shown once"), "{text}");
+    let id = text
+        .split_whitespace()
+        .nth(2)
+        .expect("created key <id>")
+        .to_owned();
+    let token = text
+        .split_whitespace()
+        .last()
+        .expect("the token")
+        .to_owned();
+    assert!(token.starts_with("sy_"), "{text}");
+    let (ok, list) = switchyard(&["keys", "list"]);
+    assert!(ok && list.contains(&id), "{list}");
+    assert!(!list.contains(&token), "keys list never shows a token");
+    let (ok, text) = switchyard(&["keys", "revoke", &id]);
+    assert!(ok, "{text}");
+    let (ok, text) = switchyard(&["keys", "revoke", &id]);
+    assert!(!ok && text.contains("no active key"), "{text}");
+}
