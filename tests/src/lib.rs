@@ -106,6 +106,10 @@ impl Harness {
     /// Like [`start`](Self::start) with other broker/database URLs (e.g. through a [`Proxy`])
     /// and extra `queues.toml` text.
     pub async fn start_with(amqp: &str, database: &str, extra_toml: &str) -> Harness {
+        // SWITCHYARD_TEST_LOG=debug shows what the components do while a test runs.
+        if let Ok(filter) = std::env::var("SWITCHYARD_TEST_LOG") {
+            switchyard_telemetry::logging::init(false, &filter);
+        }
         let namespace = format!("t{}", uuid::Uuid::new_v4().simple());
         let queues_file = std::env::temp_dir().join(format!("{namespace}.toml"));
         std::fs::write(&queues_file, queues_toml(&namespace, extra_toml))
@@ -163,6 +167,18 @@ impl Harness {
 
     /// Starts an SMS worker with its own connection to `amqp`.
     pub async fn start_worker_via(&self, amqp: &str) -> WorkerHandle {
+        self.start_worker_custom(amqp, self.store.clone(), &self.run)
+            .await
+    }
+
+    /// Starts an SMS worker with its own broker connection, the given store (e.g. through a
+    /// [`Proxy`]) and run settings (e.g. other Twilio credentials).
+    pub async fn start_worker_custom(
+        &self,
+        amqp: &str,
+        store: Store,
+        run: &RunSettings,
+    ) -> WorkerHandle {
         let metrics = Metrics::new();
         let broker = Broker::connect(amqp, self.topology(), "test-worker", metrics.clone())
             .await
@@ -170,13 +186,12 @@ impl Harness {
         let ctx = RuntimeContext {
             broker: broker.clone(),
             publisher: Publisher::new(broker.clone(), Duration::from_secs(5)),
-            store: self.store.clone(),
+            store: store.clone(),
             metrics: metrics.clone(),
             shutdown_grace: Duration::from_secs(5),
             depth_interval: Duration::from_millis(200),
         };
-        let worker = components::sms_worker(&self.run, None, self.store.clone(), metrics.clone())
-            .expect("sms worker");
+        let worker = components::sms_worker(run, None, store, metrics.clone()).expect("sms worker");
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -271,6 +286,10 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
 
 /// Removes every queue and exchange of `topology`, so tests leave nothing behind.
 pub async fn delete_topology(topology: &Topology) {
+    let _ = tokio::time::timeout(Duration::from_secs(20), delete_topology_now(topology)).await;
+}
+
+async fn delete_topology_now(topology: &Topology) {
     let Ok(connection) =
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await
     else {

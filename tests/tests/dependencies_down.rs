@@ -135,3 +135,88 @@ async fn unreachable_broker_or_database_at_start_is_a_clear_error() {
     );
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_resumes_consuming_after_losing_the_broker() {
+    let proxy = Proxy::start(rabbitmq()).await;
+    let h = Harness::start().await;
+    let worker = h
+        .start_worker_via(&format!("amqp://guest:guest@{}/%2f", proxy.addr()))
+        .await;
+    let first = new_id();
+    assert_eq!(
+        h.send_sms(&first, "+15005550006", "before the cut")
+            .await
+            .status(),
+        202
+    );
+    eventually(Duration::from_secs(10), "first delivered", || async {
+        h.status(&first).await == Some(DeliveryStatus::Delivered)
+    })
+    .await;
+
+    proxy.cut().await;
+    let during = new_id();
+    assert_eq!(
+        h.send_sms(&during, "+15005550006", "while the worker is cut off")
+            .await
+            .status(),
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.sends_with_body("while the worker is cut off"), 0);
+    proxy.restore();
+    eventually(
+        Duration::from_secs(20),
+        "delivered after reconnecting",
+        || async { h.status(&during).await == Some(DeliveryStatus::Delivered) },
+    )
+    .await;
+    assert_eq!(h.sends_with_body("while the worker is cut off"), 1);
+    assert!(switchyard_e2e::sample(&worker.metrics, "switchyard_broker_reconnects_total") >= 1.0);
+    worker.stop().await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_without_its_database_holds_messages_until_it_returns() {
+    let proxy = Proxy::start(postgres()).await;
+    let h = Harness::start().await;
+    let store =
+        switchyard_store::Store::connect(&format!("postgres://postgres@{}/test", proxy.addr()), 4)
+            .await
+            .unwrap();
+    let worker = h.start_worker_custom(&amqp_url(), store, &h.run).await;
+    proxy.cut().await;
+    let id = new_id();
+    assert_eq!(
+        h.send_sms(&id, "+15005550006", "database is down")
+            .await
+            .status(),
+        202
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        h.sends_with_body("database is down"),
+        0,
+        "no side effect without an idempotency claim"
+    );
+    assert!(
+        switchyard_e2e::sample(
+            &worker.metrics,
+            "switchyard_errors_total{integration=\"sms\",class=\"retryable\",code=\"store_unavailable\"}"
+        ) >= 1.0
+    );
+    assert_eq!(h.depth(&worker.broker, "sms.dead").await, 0, "not parked");
+
+    proxy.restore();
+    eventually(
+        Duration::from_secs(20),
+        "delivered once the database is back",
+        || async { h.status(&id).await == Some(DeliveryStatus::Delivered) },
+    )
+    .await;
+    assert_eq!(h.sends_with_body("database is down"), 1);
+    worker.stop().await;
+    h.finish().await;
+}

@@ -179,3 +179,68 @@ async fn a_429_is_retried_later_not_parked() {
     worker.stop().await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_twilio_credentials_are_permanent_and_counted() {
+    let h = Harness::start().await;
+    let mut run = h.run.clone();
+    run.twilio_auth_token = "wrong-token".into();
+    let worker = h
+        .start_worker_custom(&amqp_url(), h.store.clone(), &run)
+        .await;
+    let id = new_id();
+    assert_eq!(
+        h.send_sms(&id, "+15005550006", "bad credentials")
+            .await
+            .status(),
+        202
+    );
+    eventually(Duration::from_secs(10), "parked", || async {
+        h.status(&id).await == Some(DeliveryStatus::Parked)
+    })
+    .await;
+    let errors = sample(
+        &worker.metrics,
+        "switchyard_errors_total{integration=\"sms\",class=\"permanent\",code=\"auth_failed\"}",
+    );
+    assert_eq!(errors, 1.0);
+    assert_eq!(h.store.attempts(&id).await.unwrap().len(), 1, "not retried");
+    worker.stop().await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn templates_render_and_a_missing_variable_parks() {
+    let h = Harness::start().await;
+    let worker = h.start_worker().await;
+    let (good, bad) = (new_id(), new_id());
+    let vars = serde_json::json!({ "student": "Ada", "amount": "45.00", "due": "2026-12-04" });
+    let message = |id: &str, vars: serde_json::Value| {
+        serde_json::json!({ "id": id, "type": "sms.send",
+            "payload": { "to": "+15005550006", "template": "fee_reminder", "vars": vars } })
+    };
+    assert_eq!(
+        h.post("/v1/messages", &message(&good, vars)).await.status(),
+        202
+    );
+    assert_eq!(
+        h.post(
+            "/v1/messages",
+            &message(&bad, serde_json::json!({ "student": "Ada" }))
+        )
+        .await
+        .status(),
+        202
+    );
+    eventually(Duration::from_secs(10), "both settled", || async {
+        h.status(&good).await == Some(DeliveryStatus::Delivered)
+            && h.status(&bad).await == Some(DeliveryStatus::Parked)
+    })
+    .await;
+    let expected = "Reminder: Ada's fee of 45.00 is due on 2026-12-04. Reply STOP to opt out.";
+    assert_eq!(h.sends_with_body(expected), 1);
+    let bad_attempt = &h.store.attempts(&bad).await.unwrap()[0];
+    assert_eq!(bad_attempt.error_code.as_deref(), Some("template_failed"));
+    worker.stop().await;
+    h.finish().await;
+}

@@ -82,9 +82,8 @@ impl Broker {
     /// A new channel on the current connection.
     pub async fn channel(&self) -> Result<Channel, BrokerError> {
         let connection = self.connection().ok_or_else(|| self.unavailable())?;
-        connection
-            .create_channel()
-            .await
+        bounded("opening a channel", connection.create_channel())
+            .await?
             .map_err(|e| BrokerError::Unavailable(format!("{}: {e}", mask::url(&self.inner.url))))
     }
 
@@ -95,10 +94,13 @@ impl Broker {
             passive: true,
             ..Default::default()
         };
-        let q = channel
-            .queue_declare(queue.into(), options, FieldTable::default())
-            .await?;
-        let _ = channel.close(200, "depth polled".into()).await;
+        let declared = channel.queue_declare(queue.into(), options, FieldTable::default());
+        let q = bounded("polling a queue depth", declared).await??;
+        let _ = bounded(
+            "closing a channel",
+            channel.close(200, "depth polled".into()),
+        )
+        .await;
         Ok(q.message_count())
     }
 
@@ -111,7 +113,11 @@ impl Broker {
             .expect("broker lock poisoned")
             .take();
         if let Some(connection) = taken {
-            let _ = connection.close(200, "shutting down".into()).await;
+            let _ = bounded(
+                "closing the connection",
+                connection.close(200, "shutting down".into()),
+            )
+            .await;
         }
     }
 
@@ -131,6 +137,25 @@ impl Broker {
     }
 }
 
+/// Longest wait for one broker round trip. A healthy broker answers in milliseconds; a broken
+/// connection can leave a lapin future pending forever, and nothing here may hang a shutdown or
+/// a request.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one broker operation with [`OPERATION_TIMEOUT`].
+pub async fn bounded<T>(
+    what: &str,
+    operation: impl std::future::Future<Output = T>,
+) -> Result<T, BrokerError> {
+    tokio::time::timeout(OPERATION_TIMEOUT, operation)
+        .await
+        .map_err(|_| {
+            BrokerError::Unavailable(format!(
+                "RabbitMQ did not answer within {OPERATION_TIMEOUT:?} while {what}"
+            ))
+        })
+}
+
 async fn open(url: &str, name: &str, topology: &Topology) -> Result<Connection, BrokerError> {
     let properties = ConnectionProperties::default().with_connection_name(name.into());
     let connect = Connection::connect(url, properties);
@@ -139,7 +164,10 @@ async fn open(url: &str, name: &str, topology: &Topology) -> Result<Connection, 
         Ok(Err(e)) => return Err(unreachable(url, &e.to_string())),
         Err(_) => return Err(unreachable(url, "no answer within 5s")),
     };
-    topology.declare(&connection).await?;
+    match tokio::time::timeout(OPERATION_TIMEOUT * 3, topology.declare(&connection)).await {
+        Ok(declared) => declared?,
+        Err(_) => return Err(unreachable(url, "declaring the topology timed out")),
+    }
     Ok(connection)
 }
 

@@ -10,7 +10,7 @@ mod publish;
 mod topology;
 
 pub use config::{BreakerPolicy, QueuePolicy, QueuesConfig, RateLimitPolicy};
-pub use connection::Broker;
+pub use connection::{Broker, OPERATION_TIMEOUT, bounded};
 pub use publish::{PublishError, Publisher};
 pub use topology::Topology;
 

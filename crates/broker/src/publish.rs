@@ -105,10 +105,12 @@ impl Publisher {
             return Ok(channel.clone());
         }
         let channel = self.broker.channel().await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| PublishError::Unavailable(e.to_string()))?;
+        crate::bounded(
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?
+        .map_err(|e| PublishError::Unavailable(e.to_string()))?;
         *slot = Some(channel.clone());
         Ok(channel)
     }

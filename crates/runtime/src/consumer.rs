@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
+use switchyard_broker::bounded;
 use switchyard_contract::{Classify, Worker};
 use switchyard_telemetry::Metrics;
 use tokio::sync::Semaphore;
@@ -63,29 +64,28 @@ impl<W: Worker> ConsumeLoop<W> {
             let stop = self.consume(consumer.clone(), &mut tasks, &shutdown).await;
             self.metrics.consumer_active.get_or_create(&label).set(0);
             tracing::info!(queue = %self.queue, reason = ?stop, "stopped consuming");
-            let _ = channel
-                .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-                .await;
+            let cancel = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default());
+            let _ = bounded("cancelling the consumer", cancel).await;
             self.drain(&mut tasks, stop == Stop::Shutdown).await;
-            // Unacked, unstarted prefetched messages go back to the queue with the channel.
-            let _ = channel.close(200, "consumer paused".into()).await;
+            // Unacked, unstarted prefetched messages go back to the queue with the channel. A
+            // channel the broker already closed must not be closed twice (lapin reports that as
+            // a connection error).
+            if channel.status().connected() {
+                let close = channel.close(200, "consumer paused".into());
+                let _ = bounded("closing the consumer channel", close).await;
+            }
         }
     }
 
     async fn subscribe(&self) -> Result<(Channel, Consumer), switchyard_broker::BrokerError> {
         let channel = self.broker.channel().await?;
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await?;
+        let qos = channel.basic_qos(self.prefetch, BasicQosOptions::default());
+        bounded("setting prefetch", qos).await??;
         let tag = format!("{}-{}", W::NAME, std::process::id());
-        let consumer = channel
-            .basic_consume(
-                self.queue.as_str().into(),
-                tag.into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let queue = self.queue.as_str().into();
+        let options = BasicConsumeOptions::default();
+        let consume = channel.basic_consume(queue, tag.into(), options, FieldTable::default());
+        let consumer = bounded("subscribing", consume).await??;
         Ok((channel, consumer))
     }
 

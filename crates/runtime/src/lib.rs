@@ -72,7 +72,7 @@ pub async fn run<W: Worker>(
         topology.work_queue(W::NAME),
         topology.parking_queue(W::NAME),
     ];
-    tokio::spawn(depth::poll(
+    let depth_poll = tokio::spawn(depth::poll(
         ctx.broker.clone(),
         queues,
         ctx.depth_interval,
@@ -96,5 +96,7 @@ pub async fn run<W: Worker>(
         metrics: ctx.metrics.clone(),
     };
     consume.run(shutdown).await;
+    // Stopped before returning, so no poll races the caller closing the connection.
+    let _ = depth_poll.await;
     Ok(())
 }
