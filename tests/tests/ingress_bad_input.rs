@@ -302,3 +302,35 @@ async fn assert_nothing_published(h: &Harness) {
     );
     broker.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_catalogued_type_no_queue_takes_is_unroutable() {
+    let h = Harness::start().await;
+    let broker = Broker::connect(&amqp_url(), h.topology(), "test", Metrics::new())
+        .await
+        .unwrap();
+    let channel = broker.channel().await.unwrap();
+    let (queue, exchange) = (format!("{}.sms", h.namespace), h.topology().main_exchange());
+    channel
+        .queue_unbind(
+            queue.as_str().into(),
+            exchange.as_str().into(),
+            "sms.status".into(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let status =
+        json!({ "type": "sms.status", "payload": { "provider_ref": "SM1", "status": "sent" } });
+    let body = problem(h.post("/v1/messages", &status).await, 422).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no queue takes `sms.status`"),
+        "{body}"
+    );
+    assert_eq!(pointers(&body), vec!["/type"]);
+    broker.close().await;
+    h.finish().await;
+}

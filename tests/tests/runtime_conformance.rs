@@ -89,8 +89,12 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let harness =
-        Harness::start_with(&amqp_url(), &switchyard_e2e::database_url(), ECHO_QUEUE).await;
+    setup_with("").await
+}
+
+async fn setup_with(extra_policy: &str) -> Setup {
+    let toml = format!("{ECHO_QUEUE}{extra_policy}");
+    let harness = Harness::start_with(&amqp_url(), &switchyard_e2e::database_url(), &toml).await;
     let metrics = Metrics::new();
     let broker = Broker::connect(&amqp_url(), harness.topology(), "echo", metrics.clone())
         .await
@@ -242,6 +246,32 @@ async fn retryable_errors_are_parked_when_attempts_run_out() {
             "switchyard_handler_duration_seconds_count{integration=\"echo\"}"
         ),
         3.0
+    );
+    s.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_limit_spaces_provider_calls() {
+    // 20/s with a burst of 1: ten messages need at least ~450 ms, whatever the concurrency.
+    let s = setup_with("rate_limit = { per_second = 20, burst = 1 }\n").await;
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        s.publish("ok").await;
+    }
+    eventually(Duration::from_secs(10), "all handled", || async {
+        s.echo.handled.lock().unwrap().len() == 10
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "10 calls at 20/s took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        sample(
+            &s.metrics,
+            "switchyard_rate_limit_waits_total{integration=\"echo\"}"
+        ) >= 8.0
     );
     s.finish().await;
 }
