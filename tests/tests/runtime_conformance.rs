@@ -70,6 +70,15 @@ impl Worker for Echo {
         true
     }
 
+    async fn reconcile(
+        &self,
+        _: &EchoJob,
+        _: &DeliveryContext,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Done>, EchoError> {
+        Ok(None)
+    }
+
     async fn probe(&self) -> Result<(), EchoError> {
         Ok(())
     }

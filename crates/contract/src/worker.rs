@@ -4,6 +4,8 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use serde::de::DeserializeOwned;
 
 use crate::failure::Classify;
@@ -39,7 +41,7 @@ pub trait Worker: Send + Sync + 'static {
     /// The integration's one name: crate, `queues.toml` key, metric label, CLI argument.
     const NAME: &'static str;
     /// The messages this worker handles.
-    type Job: DeserializeOwned + Send + 'static;
+    type Job: DeserializeOwned + Send + Sync + 'static;
     /// The worker's errors, classified in one exhaustive match.
     type Error: std::error::Error + Classify + Send + Sync + 'static;
 
@@ -53,6 +55,18 @@ pub trait Worker: Send + Sync + 'static {
     /// Whether handling `job` has an external side effect that must happen at most once per
     /// idempotency key (sending an SMS does; recording a status callback does not).
     fn has_side_effect(&self, job: &Self::Job) -> bool;
+
+    /// Called instead of going straight to [`handle`](Self::handle) when the previous attempt
+    /// with this idempotency key died mid-way (a crash while the provider call was in flight):
+    /// ask the provider whether the side effect happened since `since`. `Ok(Some(done))`: it
+    /// did, it is not repeated; `Ok(None)`: it did not, `handle` runs. A provider that takes
+    /// idempotency keys can simply return `Ok(None)` and let `handle` resend with the same key.
+    fn reconcile(
+        &self,
+        job: &Self::Job,
+        ctx: &DeliveryContext,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Done>, Self::Error>> + Send;
 
     /// A cheap call that tells whether the provider is healthy again, used to close an open
     /// circuit breaker before consuming resumes. It must not have side effects.

@@ -30,6 +30,16 @@ pub(crate) struct Failed {
     pub detail: String,
 }
 
+/// What the idempotency claim allows.
+enum Gate {
+    /// First attempt for this key (or the last one failed cleanly): handle it.
+    Proceed,
+    /// An earlier attempt died mid-way after this time: reconcile before handling.
+    Resume(chrono::DateTime<Utc>),
+    /// Nothing to do (already succeeded).
+    Settled(Settle),
+}
+
 /// How the delivery leaves the runtime.
 enum Settle {
     Ack(Outcome),
@@ -145,25 +155,69 @@ impl<W: Worker> Processor<W> {
         }
         let ctx = delivery_context(&envelope, incoming.attempt);
         if self.worker.has_side_effect(&job) {
-            match self.claim(&envelope, &ctx).await {
-                Ok(None) => {}
-                Ok(Some(settle)) => return settle,
+            let gate = match self.claim(&envelope, &ctx).await {
+                Ok(gate) => gate,
                 Err(failed) => {
                     return self
                         .fail(delivery, incoming, &envelope, failed, Duration::ZERO)
                         .await;
                 }
+            };
+            match gate {
+                Gate::Proceed => {}
+                Gate::Settled(settle) => return settle,
+                Gate::Resume(since) => match self.reconcile(&job, &ctx, since).await {
+                    Ok(None) => {}
+                    Ok(Some(done)) => {
+                        tracing::info!(
+                            "the interrupted attempt had succeeded at the provider; not repeating it"
+                        );
+                        return self
+                            .succeed(&envelope, &ctx, done, Duration::ZERO, true)
+                            .await;
+                    }
+                    // The claim is kept: the retry finds it taken and reconciles again later.
+                    Err(failed) => {
+                        return self
+                            .fail(delivery, incoming, &envelope, failed, Duration::ZERO)
+                            .await;
+                    }
+                },
             }
         }
         self.run(delivery, incoming, &envelope, job, ctx).await
     }
 
-    /// Takes the idempotency claim. `Ok(None)`: go ahead; `Ok(Some(_))`: already handled.
-    async fn claim(
+    /// Asks the worker whether an attempt that died mid-way had its side effect after all.
+    async fn reconcile(
         &self,
-        envelope: &Envelope,
+        job: &W::Job,
         ctx: &DeliveryContext,
-    ) -> Result<Option<Settle>, Failed> {
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Option<Done>, Failed> {
+        match tokio::time::timeout(
+            self.policy.handler_timeout,
+            self.worker.reconcile(job, ctx, since),
+        )
+        .await
+        {
+            Ok(Ok(found)) => Ok(found),
+            Ok(Err(error)) => Err(Failed {
+                failure: error.classify(),
+                detail: format!("reconciling: {error}"),
+            }),
+            Err(_) => Err(Failed {
+                failure: Failure::Retryable {
+                    code: "reconcile_timeout",
+                    retry_after: None,
+                },
+                detail: "reconciling an interrupted attempt timed out".into(),
+            }),
+        }
+    }
+
+    /// Takes the idempotency claim.
+    async fn claim(&self, envelope: &Envelope, ctx: &DeliveryContext) -> Result<Gate, Failed> {
         // The handler is cancelled at its timeout, so the claim can only outlive a dead worker.
         let lease = self.policy.handler_timeout + Duration::from_secs(5);
         let claim = self
@@ -172,7 +226,8 @@ impl<W: Worker> Processor<W> {
             .claim(W::NAME, &ctx.idempotency_key, &envelope.id, lease)
             .await;
         match claim {
-            Ok(Claim::Acquired) => Ok(None),
+            Ok(Claim::Acquired) => Ok(Gate::Proceed),
+            Ok(Claim::TakenOver { first_claimed_at }) => Ok(Gate::Resume(first_claimed_at)),
             Ok(Claim::AlreadySucceeded { .. }) => {
                 self.log_attempt(
                     envelope,
@@ -183,7 +238,7 @@ impl<W: Worker> Processor<W> {
                     Duration::ZERO,
                 )
                 .await;
-                Ok(Some(Settle::Ack(Outcome::Duplicate)))
+                Ok(Gate::Settled(Settle::Ack(Outcome::Duplicate)))
             }
             Ok(Claim::InProgress { retry_after }) => Err(Failed {
                 failure: Failure::Retryable {

@@ -3,6 +3,8 @@
 
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::twilio::message::Message;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,6 +30,8 @@ pub(crate) struct Shared {
     /// When the sandbox started: the emulated account's creation date.
     pub(crate) started_at: DateTime<Utc>,
     faults: Mutex<FaultState>,
+    /// Every message created, oldest first (what Twilio's list endpoint returns).
+    messages: Mutex<Vec<Message>>,
     /// `true` once shutdown was asked for.
     shutdown: watch::Sender<bool>,
     /// `true` once the server stopped serving.
@@ -51,6 +55,7 @@ impl AppState {
             http,
             started_at: Utc::now(),
             faults: Mutex::new(FaultState::new(faults, Instant::now())),
+            messages: Mutex::default(),
             shutdown: watch::Sender::new(false),
             stopped: watch::Sender::new(false),
         }))
@@ -58,6 +63,20 @@ impl AppState {
 }
 
 impl Shared {
+    /// Keeps a created message for the list endpoint.
+    pub(crate) fn remember(&self, message: &Message) {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(message.clone());
+    }
+
+    /// Created messages matching `keep`, newest first (Twilio's order).
+    pub(crate) fn messages_where(&self, keep: impl Fn(&Message) -> bool) -> Vec<Message> {
+        let all = self.messages.lock().unwrap_or_else(PoisonError::into_inner);
+        all.iter().rev().filter(|m| keep(m)).cloned().collect()
+    }
+
     /// The faults in force.
     pub(crate) fn faults(&self) -> FaultConfig {
         self.lock_faults().config(Instant::now())

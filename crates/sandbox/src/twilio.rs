@@ -25,7 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/2010-04-01/Accounts/{account}/Messages.json",
-            post(create_message),
+            post(create_message).get(list_messages),
         )
         // `{AccountSid}.json` is one path segment and the router matches whole segments only,
         // so the handler strips the suffix itself.
@@ -75,6 +75,7 @@ async fn send_message(state: AppState, incoming: Incoming, account: String) -> A
     };
     match accepted.await {
         Ok(message) => {
+            state.remember(&message);
             callbacks::schedule(&state, &message);
             let response = (StatusCode::CREATED, Json(message.to_json())).into_response();
             Answer {
@@ -83,6 +84,65 @@ async fn send_message(state: AppState, incoming: Incoming, account: String) -> A
             }
         }
         Err(err) => err.into(),
+    }
+}
+
+/// `GET /2010-04-01/Accounts/{AccountSid}/Messages.json[?To=…&From=…&PageSize=…]`: the
+/// account's messages, newest first, as Twilio lists them (first page only).
+async fn list_messages(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let incoming = Incoming::new(&uri, headers, &Bytes::new());
+    let query = uri.query().unwrap_or_default().to_owned();
+    let work = move |state, incoming| list(state, incoming, account, query);
+    recorded(&state, &method, incoming, work).await
+}
+
+async fn list(state: AppState, incoming: Incoming, account: String, query: String) -> Answer {
+    if let Err(err) = admit(&state, &incoming, &account).await {
+        return err.into();
+    }
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (to, from) = (param("To"), param("From"));
+    let page_size = param("PageSize")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50usize)
+        .clamp(1, 1000);
+    let matches = |m: &Message| {
+        to.as_ref().is_none_or(|t| &m.request.to == t)
+            && from
+                .as_ref()
+                .is_none_or(|f| m.request.from.as_ref() == Some(f))
+    };
+    let page: Vec<serde_json::Value> = state
+        .messages_where(matches)
+        .iter()
+        .take(page_size)
+        .map(Message::to_json)
+        .collect();
+    let uri = format!("/{API_VERSION}/Accounts/{account}/Messages.json");
+    let body = json!({
+        "messages": page,
+        "page": 0,
+        "page_size": page_size,
+        "uri": uri,
+        "first_page_uri": uri,
+        "next_page_uri": null,
+        "previous_page_uri": null,
+    });
+    Answer {
+        response: Json(body).into_response(),
+        message_sid: None,
     }
 }
 

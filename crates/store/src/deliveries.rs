@@ -126,7 +126,8 @@ static UPDATE_BY_REF: LazyLock<String> = LazyLock::new(|| {
 
 impl Store {
     /// Records `d.status` for the delivery, creating it if needed. An update that would move
-    /// the status backwards (a late `sent` after `delivered`) is ignored.
+    /// the status backwards (a late `sent` after `delivered`) is ignored. Provider reports that
+    /// arrived for `d.provider_ref` before this call are applied now.
     pub async fn upsert_delivery(&self, d: &DeliveryUpdate) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
         diesel::sql_query(UPSERT.as_str())
@@ -139,6 +140,10 @@ impl Store {
             .bind::<Nullable<Text>, _>(d.error_code.as_deref())
             .execute(&mut conn)
             .await?;
+        drop(conn);
+        if let Some(provider_ref) = &d.provider_ref {
+            self.adopt_pending(&d.integration, provider_ref).await?;
+        }
         Ok(())
     }
 

@@ -60,6 +60,37 @@ pub enum StoreError {
         /// The idempotency key.
         key: String,
     },
+    /// The dead-letter key list (`SWITCHYARD_DLQ_KEYS`) is malformed.
+    #[error(
+        "invalid SWITCHYARD_DLQ_KEYS: {0}; expected `id:BASE64KEY[,id:BASE64KEY…]` with \
+         32-byte keys, the encrypting key first (make a key with `openssl rand -base64 32`)"
+    )]
+    PayloadKeys(String),
+    /// A stored payload names a key the configuration does not have.
+    #[error(
+        "dead-letter payload is encrypted with key {key_id:?}, which is not configured; add \
+         it to SWITCHYARD_DLQ_KEYS (after the current key) to read it"
+    )]
+    UnknownPayloadKey {
+        /// The key id stored with the payload.
+        key_id: String,
+    },
+    /// A stored payload failed authentication: altered, truncated, or a different key under
+    /// the same id.
+    #[error(
+        "dead-letter payload cannot be decrypted with key {key_id:?}: it was altered, or \
+         SWITCHYARD_DLQ_KEYS holds a different key under that id; restore the original key"
+    )]
+    PayloadUndecryptable {
+        /// The key id stored with the payload.
+        key_id: String,
+    },
+    /// The dead letter was purged, so its payload no longer exists.
+    #[error("dead letter {id} was purged; its payload is gone and cannot be shown or replayed")]
+    PayloadPurged {
+        /// The dead letter's id.
+        id: i64,
+    },
 }
 
 /// A string that names no variant of one of the store's enums.

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -19,6 +20,13 @@ use crate::{Store, StoreError};
 pub enum Claim {
     /// The caller holds the key until its lease runs out; go ahead with the side effect.
     Acquired,
+    /// The caller holds the key, taken over from a claimer whose lease ran out unfinished:
+    /// it died mid-way, so the side effect may or may not have happened since
+    /// `first_claimed_at`. Check with the provider before repeating it.
+    TakenOver {
+        /// When the key was first claimed (the earliest the side effect could have happened).
+        first_claimed_at: DateTime<Utc>,
+    },
     /// The side effect already happened; do not repeat it.
     AlreadySucceeded {
         /// The provider's id recorded by [`Store::complete`], if any.
@@ -47,7 +55,8 @@ ON CONFLICT (integration, key) DO UPDATE SET
                      THEN EXCLUDED.claim_token ELSE k.claim_token END,
   updated_at  = CASE WHEN k.state = 'in_progress' AND k.lease_until <= now()
                      THEN now() ELSE k.updated_at END
-RETURNING k.state, k.provider_ref, k.claim_token,
+RETURNING k.state, k.provider_ref, k.claim_token, k.created_at,
+  k.created_at < now() AS taken_over,
   GREATEST(0, CEIL(EXTRACT(EPOCH FROM (k.lease_until - now())) * 1000))::bigint AS remaining_ms";
 
 #[derive(QueryableByName)]
@@ -60,11 +69,16 @@ struct ClaimRow {
     claim_token: Uuid,
     #[diesel(sql_type = BigInt)]
     remaining_ms: i64,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+    /// The row existed before this statement: an expired claim was taken over.
+    #[diesel(sql_type = Bool)]
+    taken_over: bool,
 }
 
 impl Store {
     /// Claims `key` for `message_id` for `lease`. Exactly one of any number of concurrent
-    /// claimers gets [`Claim::Acquired`].
+    /// claimers gets [`Claim::Acquired`] (or [`Claim::TakenOver`]).
     pub async fn claim(
         &self,
         integration: &str,
@@ -83,6 +97,9 @@ impl Store {
             .get_result(&mut conn)
             .await?;
         match row.state.as_str() {
+            "in_progress" if row.claim_token == token && row.taken_over => Ok(Claim::TakenOver {
+                first_claimed_at: row.created_at,
+            }),
             "in_progress" if row.claim_token == token => Ok(Claim::Acquired),
             "in_progress" => Ok(Claim::InProgress {
                 retry_after: Duration::from_millis(row.remaining_ms.max(1).unsigned_abs()),

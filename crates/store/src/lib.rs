@@ -1,10 +1,11 @@
 //! Postgres for Switchyard: embedded migrations, delivery log, idempotency records, API keys,
-//! audit log.
+//! audit log, dead letters.
 //!
 //! Postgres keeps what people look at later. Workers record every delivery attempt, move the
 //! delivery status forward and claim idempotency keys so a side effect happens at most once;
 //! the ingress authenticates API keys; admin actions land in the append-only audit log;
-//! `/readyz` calls [`Store::ping`].
+//! `/readyz` calls [`Store::ping`]; parked messages are kept, encrypted, for the dead-letter
+//! workbench ([`dead_letters`]).
 //!
 //! Everything goes through `diesel-async` and a `deadpool` pool, so no tokio worker thread ever
 //! blocks on the database. The schema ships inside the binary ([`Store::migrate`]); several
@@ -14,11 +15,13 @@ mod api_keys;
 mod attempts;
 mod audit;
 mod auth;
+pub mod dead_letters;
 mod deliveries;
 mod delivery_status;
 mod error;
 mod idempotency;
 mod migrations;
+mod provider_statuses;
 mod schema;
 mod token;
 
@@ -33,10 +36,15 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 pub use attempts::{AttemptRecord, NewAttempt};
 pub use audit::{AuditRecord, NewAuditEntry};
 pub use auth::{ApiKeyRecord, Role};
+pub use dead_letters::{
+    DeadLetterFilter, DeadLetterGroup, DeadLetterRecord, DeadLetterStatus, DeadLetterSummary,
+    NewDeadLetter, PayloadCipher, ReplayOutcome,
+};
 pub use deliveries::{DeliveryRecord, DeliveryUpdate};
 pub use delivery_status::DeliveryStatus;
 pub use error::{ParseEnumError, StoreError, mask_database_url};
 pub use idempotency::Claim;
+pub use provider_statuses::StatusRecorded;
 
 /// How long [`Store::connect`] waits for the first connection before calling the database
 /// unreachable.

@@ -77,3 +77,37 @@ diesel::table! {
         count -> Int8,
     }
 }
+
+diesel::table! {
+    /// Parked messages with their encrypted payloads, for the dead-letter workbench.
+    dead_letters (id) {
+        id -> Int8,
+        dedupe_key -> Text,
+        integration -> Text,
+        queue -> Text,
+        message_id -> Text,
+        message_type -> Nullable<Text>,
+        tenant -> Nullable<Text>,
+        original_routing_key -> Text,
+        headers -> Jsonb,
+        reason -> Text,
+        error_class -> Text,
+        error_code -> Text,
+        error_normalized -> Text,
+        group_id -> Text,
+        attempts -> Int4,
+        first_failure_at -> Nullable<Timestamptz>,
+        last_failure_at -> Nullable<Timestamptz>,
+        worker -> Nullable<Text>,
+        payload_key_id -> Text,
+        payload -> Bytea,
+        payload_preview -> Text,
+        status -> Text,
+        parked_at -> Timestamptz,
+        replayed_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+        replay_message_id -> Nullable<Text>,
+        edit_diff -> Nullable<Jsonb>,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}

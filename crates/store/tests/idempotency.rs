@@ -72,11 +72,18 @@ async fn an_expired_lease_is_taken_over() -> anyhow::Result<()> {
     );
     tokio::time::sleep(Duration::from_millis(120)).await;
 
-    // The first claimer "died"; the redelivery takes the key and holds it with a new lease.
-    assert_eq!(
-        store.claim("sms", &key, "m1", LEASE).await?,
-        Claim::Acquired
-    );
+    // The first claimer "died"; the redelivery takes the key and holds it with a new lease,
+    // and learns since when the side effect may have happened.
+    let before = chrono::Utc::now();
+    match store.claim("sms", &key, "m1", LEASE).await? {
+        Claim::TakenOver { first_claimed_at } => {
+            assert!(
+                first_claimed_at < before,
+                "{first_claimed_at} is the first claim's time"
+            );
+        }
+        other => panic!("expected TakenOver, got {other:?}"),
+    }
     let again = store.claim("sms", &key, "m1", LEASE).await?;
     assert!(matches!(again, Claim::InProgress { .. }), "{again:?}");
     store.complete("sms", &key, None).await?;
@@ -114,7 +121,9 @@ async fn twenty_concurrent_claims_acquire_exactly_once() -> anyhow::Result<()> {
         match task.await?? {
             Claim::Acquired => acquired += 1,
             Claim::InProgress { .. } => {}
-            other @ Claim::AlreadySucceeded { .. } => panic!("unexpected {other:?}"),
+            other @ (Claim::AlreadySucceeded { .. } | Claim::TakenOver { .. }) => {
+                panic!("unexpected {other:?}")
+            }
         }
     }
     assert_eq!(acquired, 1);

@@ -5,12 +5,14 @@ mod common;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use switchyard_store::Store;
 
-const ALL_MIGRATIONS: [&str; 5] = [
+const ALL_MIGRATIONS: [&str; 7] = [
     "2026-11-28-000001_delivery_attempts",
     "2026-11-28-000002_deliveries",
     "2026-11-28-000003_idempotency_keys",
     "2026-11-28-000004_api_keys",
     "2026-11-28-000005_audit_log",
+    "2026-11-28-000006_dead_letters",
+    "2026-11-28-000007_pending_provider_statuses",
 ];
 
 /// A throwaway database, so the test sees migrations applied from scratch.
@@ -75,7 +77,7 @@ async fn concurrent_migrations_on_a_fresh_database_apply_each_migration_once() -
         observed.applied_afterwards.is_empty(),
         "a current schema needs nothing"
     );
-    assert_eq!(observed.recorded_migrations, 5);
+    assert_eq!(observed.recorded_migrations, ALL_MIGRATIONS.len() as i64);
     Ok(())
 }
 

@@ -45,9 +45,6 @@ pub enum SmsError {
         "no sender: set `from` or `messaging_service_sid` in the message, or configure a default sender"
     )]
     NoSender,
-    /// A status callback for a message we have no record of (yet).
-    #[error("no delivery record for provider reference {0}")]
-    DeliveryNotFound(String),
     /// Postgres failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
@@ -76,11 +73,6 @@ impl Classify for SmsError {
                 code: "template_failed",
             },
             SmsError::NoSender => Failure::Permanent { code: "no_sender" },
-            // The status callback can overtake the commit of the send's record: try again soon.
-            SmsError::DeliveryNotFound(_) => Failure::Retryable {
-                code: "delivery_not_found",
-                retry_after: Some(Duration::from_secs(1)),
-            },
             SmsError::Store(_) => Failure::Retryable {
                 code: "store_unavailable",
                 retry_after: None,
@@ -158,11 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn late_callbacks_retry_and_template_mistakes_park() {
-        assert_eq!(
-            SmsError::DeliveryNotFound("SM1".into()).classify().class(),
-            ErrorClass::Retryable
-        );
+    fn template_and_sender_mistakes_park() {
         assert_eq!(
             SmsError::UnknownTemplate("x".into()).classify().class(),
             ErrorClass::Permanent

@@ -9,6 +9,7 @@ pub mod job;
 pub mod provider;
 pub mod templates;
 
+use chrono::{DateTime, Utc};
 use switchyard_contract::{DeliveryContext, Done, Worker};
 use switchyard_store::{DeliveryStatus, DeliveryUpdate, Store};
 use switchyard_telemetry::mask;
@@ -48,18 +49,67 @@ impl SmsWorker {
         }
     }
 
-    async fn send(&self, sms: SendSms, ctx: &DeliveryContext) -> Result<Done, SmsError> {
-        let body = match (&sms.body, &sms.template) {
-            (Some(body), _) => body.clone(),
-            (None, Some(name)) => self.templates.render(name, &sms.vars)?,
+    /// The text to send: the literal body or the rendered template.
+    fn text(&self, sms: &SendSms) -> Result<String, SmsError> {
+        match (&sms.body, &sms.template) {
+            (Some(body), _) => Ok(body.clone()),
+            (None, Some(name)) => self.templates.render(name, &sms.vars),
             // The schema forbids this; a message published straight to AMQP may still try.
-            (None, None) => {
-                return Err(SmsError::Template {
-                    name: String::new(),
-                    reason: "neither body nor template given".into(),
-                });
-            }
+            (None, None) => Err(SmsError::Template {
+                name: String::new(),
+                reason: "neither body nor template given".into(),
+            }),
+        }
+    }
+
+    /// Records the message Twilio created for this delivery.
+    async fn record_created(
+        &self,
+        ctx: &DeliveryContext,
+        sid: &str,
+        twilio_status: &str,
+    ) -> Result<(), SmsError> {
+        let update = DeliveryUpdate {
+            message_id: ctx.message_id.clone(),
+            integration: Self::NAME.into(),
+            message_type: ctx.message_type.clone(),
+            tenant: ctx.tenant.clone(),
+            status: status_of(twilio_status),
+            provider_ref: Some(sid.to_owned()),
+            error_code: None,
         };
+        Ok(self.store.upsert_delivery(&update).await?)
+    }
+
+    /// Twilio takes no idempotency key, so after a crash mid-send the only way to know whether
+    /// the SMS exists is to look: a message to the same number with the same text, created
+    /// since the interrupted attempt began.
+    async fn find_interrupted(
+        &self,
+        sms: &SendSms,
+        ctx: &DeliveryContext,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Done>, SmsError> {
+        let text = self.text(sms)?;
+        // Twilio's dates have whole seconds.
+        let since = since.timestamp();
+        let found = self.twilio.recent_to(&sms.to).await?.into_iter().find(|m| {
+            let created =
+                DateTime::parse_from_rfc2822(&m.date_created).map_or(i64::MIN, |d| d.timestamp());
+            m.body == text && m.to == sms.to && created >= since
+        });
+        let Some(message) = found else {
+            return Ok(None);
+        };
+        self.record_created(ctx, &message.sid, &message.status)
+            .await?;
+        Ok(Some(Done {
+            provider_ref: Some(message.sid),
+        }))
+    }
+
+    async fn send(&self, sms: SendSms, ctx: &DeliveryContext) -> Result<Done, SmsError> {
+        let body = self.text(&sms)?;
         let sender = sms
             .messaging_service_sid
             .as_deref()
@@ -75,16 +125,7 @@ impl SmsWorker {
         };
         let created = self.twilio.send(&outgoing).await?;
         tracing::info!(to = %mask::phone(&sms.to), sid = %created.sid, "SMS accepted by Twilio");
-        self.store
-            .upsert_delivery(&DeliveryUpdate {
-                message_id: ctx.message_id.clone(),
-                integration: Self::NAME.into(),
-                message_type: ctx.message_type.clone(),
-                tenant: ctx.tenant.clone(),
-                status: status_of(&created.status),
-                provider_ref: Some(created.sid.clone()),
-                error_code: None,
-            })
+        self.record_created(ctx, &created.sid, &created.status)
             .await?;
         Ok(Done {
             provider_ref: Some(created.sid),
@@ -93,18 +134,12 @@ impl SmsWorker {
 
     async fn record_status(&self, report: StatusReport) -> Result<Done, SmsError> {
         let status = status_of(&report.status);
-        let found = self
-            .store
-            .update_delivery_by_provider_ref(
-                Self::NAME,
-                &report.provider_ref,
-                status,
-                report.error_code.as_deref(),
-            )
+        let error_code = report.error_code.as_deref();
+        // A callback can overtake the send's own record (or follow a crash mid-send): the
+        // store keeps it until the delivery is recorded, so it is never retried or lost.
+        self.store
+            .record_provider_status(Self::NAME, &report.provider_ref, status, error_code)
             .await?;
-        if !found {
-            return Err(SmsError::DeliveryNotFound(report.provider_ref));
-        }
         Ok(Done {
             provider_ref: Some(report.provider_ref),
         })
@@ -137,6 +172,19 @@ impl Worker for SmsWorker {
 
     fn has_side_effect(&self, job: &SmsJob) -> bool {
         matches!(job, SmsJob::Send(_))
+    }
+
+    async fn reconcile(
+        &self,
+        job: &SmsJob,
+        ctx: &DeliveryContext,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Done>, SmsError> {
+        match job {
+            SmsJob::Send(sms) => self.find_interrupted(sms, ctx, since).await,
+            // Status updates have no side effect outside our database; redoing them is safe.
+            SmsJob::Status(_) => Ok(None),
+        }
     }
 
     async fn probe(&self) -> Result<(), SmsError> {

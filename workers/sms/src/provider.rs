@@ -41,6 +41,26 @@ pub struct Outgoing<'a> {
     pub status_callback: Option<&'a str>,
 }
 
+/// A message as Twilio lists it.
+#[derive(Debug, Deserialize)]
+pub struct ListedMessage {
+    /// Message SID.
+    pub sid: String,
+    /// Recipient.
+    pub to: String,
+    /// Text.
+    pub body: String,
+    /// Current status.
+    pub status: String,
+    /// RFC 2822 creation time.
+    pub date_created: String,
+}
+
+#[derive(Deserialize)]
+struct MessagePage {
+    messages: Vec<ListedMessage>,
+}
+
 #[derive(Deserialize)]
 struct TwilioErrorBody {
     code: Option<u32>,
@@ -94,6 +114,21 @@ impl Twilio {
             .json::<MessageResource>()
             .await
             .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))
+    }
+
+    /// The most recent messages to `to` (newest first, one page of 50): enough to find a send
+    /// that a crash interrupted a few minutes ago.
+    pub async fn recent_to(&self, to: &str) -> Result<Vec<ListedMessage>, SmsError> {
+        let request = self
+            .client
+            .get(self.url("/Messages.json"))
+            .query(&[("To", to), ("PageSize", "50")]);
+        let response = self.call(request).await?;
+        let page: MessagePage = response
+            .json()
+            .await
+            .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))?;
+        Ok(page.messages)
     }
 
     /// Fetches the account: proves Twilio is up and the credentials work, sends nothing.
