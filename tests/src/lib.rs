@@ -106,6 +106,11 @@ impl Harness {
     /// Like [`start`](Self::start) with other broker/database URLs (e.g. through a [`Proxy`])
     /// and extra `queues.toml` text.
     pub async fn start_with(amqp: &str, database: &str, extra_toml: &str) -> Harness {
+        Self::start_components(amqp, database, extra_toml, BTreeSet::from([Component::Ingress])).await
+    }
+
+    /// Like [`start_with`](Self::start_with), running `components` (the ingress must be one).
+    pub async fn start_components(amqp: &str, database: &str, extra_toml: &str, components: BTreeSet<Component>) -> Harness {
         // SWITCHYARD_TEST_LOG=debug shows what the components do while a test runs.
         if let Ok(filter) = std::env::var("SWITCHYARD_TEST_LOG") {
             switchyard_telemetry::logging::init(false, &filter);
@@ -128,11 +133,11 @@ impl Harness {
             queues: queues_file.clone(),
             log: "warn".into(),
             log_json: false,
+            dlq_keys: format!("test:{}", switchyard_store::dead_letters::PayloadCipher::generate_key()),
         };
         let run = run_settings(port, &sandbox);
         let shutdown = CancellationToken::new();
-        let set = BTreeSet::from([Component::Ingress]);
-        let running = components::start(&set, &settings, &run, shutdown.clone())
+        let running = components::start(&components, &settings, &run, shutdown.clone())
             .await
             .expect("components start");
         let store = Store::connect(&database_url(), 4).await.expect("store");

@@ -29,7 +29,7 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run components: `all`, or any of `ingress`, `sms`, `sandbox`.
+    /// Run components: `all`, or any of `ingress`, `sms`, `dead-letters`, `sandbox`.
     ///
     /// One process can run everything (`run all`, for a laptop), or one component per pod in
     /// production (`run ingress`, `run sms`). `all` includes the provider sandbox unless
@@ -56,6 +56,18 @@ pub enum Command {
         /// `create`, `list` or `revoke`.
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// The dead-letter workbench: list, group, show, replay, edit, purge parked messages.
+    Dlq {
+        /// What to do.
+        #[command(subcommand)]
+        action: Box<crate::dlq::DlqAction>,
+    },
+    /// The audit log of admin actions.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditAction,
     },
     /// Run only the provider sandbox (Twilio's API emulated on localhost, with fault injection).
     ///
@@ -103,5 +115,19 @@ pub enum KeysAction {
     Revoke {
         /// The key's id (from `keys list`).
         id: String,
+    },
+}
+
+/// `switchyard audit …`.
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Newest entries first: who did what, with which filter, to how many.
+    List {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -14,6 +14,7 @@ use switchyard_runtime::RuntimeContext;
 use switchyard_sandbox::SandboxHandle;
 use switchyard_sms::{SmsSettings, SmsWorker, Templates, Twilio, TwilioConfig};
 use switchyard_store::Store;
+use switchyard_store::dead_letters::PayloadCipher;
 use switchyard_telemetry::{Metrics, ReadinessCheck};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,8 @@ pub enum Component {
     Sms,
     /// The provider sandbox.
     Sandbox,
+    /// The dead-letter ingester (parking queues → Postgres).
+    DeadLetters,
 }
 
 impl FromStr for Component {
@@ -42,8 +45,9 @@ impl FromStr for Component {
             "ingress" => Ok(Component::Ingress),
             "sms" => Ok(Component::Sms),
             "sandbox" => Ok(Component::Sandbox),
+            "dead-letters" => Ok(Component::DeadLetters),
             other => Err(format!(
-                "unknown component `{other}`; choose from: all, ingress, sms, sandbox"
+                "unknown component `{other}`; choose from: all, ingress, sms, dead-letters, sandbox"
             )),
         }
     }
@@ -54,7 +58,7 @@ pub fn expand(names: &[String], run: &RunSettings) -> Result<BTreeSet<Component>
     let mut set = BTreeSet::new();
     for name in names {
         if name == "all" {
-            set.extend([Component::Ingress, Component::Sms]);
+            set.extend([Component::Ingress, Component::Sms, Component::DeadLetters]);
             if run.twilio_base_url.is_none() {
                 set.insert(Component::Sandbox);
             }
@@ -100,6 +104,20 @@ pub async fn start(
         .await
         .context("running database migrations")?;
     let publisher = Publisher::new(broker.clone(), Duration::from_secs(5));
+    let workbench = workbench(settings, &store, &publisher, &metrics)?;
+    if components.contains(&Component::DeadLetters) {
+        let ingester = switchyard_admin::Ingester {
+            broker: broker.clone(),
+            store: store.clone(),
+            cipher: workbench.cipher.clone(),
+            metrics: metrics.clone(),
+        };
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            ingester.run(token).await;
+            Ok(())
+        });
+    }
     let mut ingress = None;
     if components.contains(&Component::Ingress) {
         let state = switchyard_ingress::AppState {
@@ -112,7 +130,9 @@ pub async fn start(
                 body_limit: run.body_limit,
             }),
         };
-        let (addr, handle) = switchyard_ingress::serve(run.listen, state, shutdown.clone())
+        let admin = switchyard_admin::api::router(workbench.clone());
+        let app = switchyard_ingress::router(state, admin);
+        let (addr, handle) = switchyard_ingress::serve(run.listen, app, shutdown.clone())
             .await
             .with_context(|| {
                 format!(
@@ -151,6 +171,27 @@ pub async fn start(
         sandbox,
         metrics_registry: metrics,
         tasks,
+    })
+}
+
+/// The dead-letter operations, with the payload cipher from `SWITCHYARD_DLQ_KEYS`.
+pub fn workbench(
+    settings: &Settings,
+    store: &Store,
+    publisher: &Publisher,
+    metrics: &Metrics,
+) -> anyhow::Result<switchyard_admin::Workbench> {
+    let cipher = PayloadCipher::parse(&settings.dlq_keys).context("SWITCHYARD_DLQ_KEYS")?;
+    if settings.dlq_keys == crate::settings::DEV_DLQ_KEYS {
+        tracing::warn!(
+            "parked payloads are encrypted with the public development key; set SWITCHYARD_DLQ_KEYS in production"
+        );
+    }
+    Ok(switchyard_admin::Workbench {
+        store: store.clone(),
+        publisher: publisher.clone(),
+        cipher: Arc::new(cipher),
+        metrics: metrics.clone(),
     })
 }
 

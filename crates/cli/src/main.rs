@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use switchyard_cli::cli::{Cli, Command};
+use switchyard_cli::cli::{AuditAction, Cli, Command};
 use switchyard_cli::{commands, components};
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => commands::migrate(settings).await,
         Command::Topology { action } => commands::topology(settings, action).await,
         Command::Keys { action } => commands::keys(settings, action).await,
+        Command::Dlq { action } => switchyard_cli::dlq::run(settings, action).await,
+        Command::Audit {
+            action: AuditAction::List { limit, json },
+        } => switchyard_cli::dlq::audit(settings, *limit, *json).await,
         Command::Sandbox { listen } => {
             let config = switchyard_sandbox::SandboxConfig {
                 listen: *listen,

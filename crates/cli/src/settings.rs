@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// The development payload key (base64 of "switchyard-dev-key-not-for-prod!"). Public, so
+/// it protects nothing: start-up warns when it is in use.
+pub const DEV_DLQ_KEYS: &str = "dev:c3dpdGNoeWFyZC1kZXYta2V5LW5vdC1mb3ItcHJvZCE=";
+
 /// Connections and listeners shared by every command.
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
@@ -45,6 +49,12 @@ pub struct Settings {
         global = true
     )]
     pub log: String,
+
+    /// Keys encrypting parked payloads at rest: `id:BASE64(32 bytes)[,id:KEY…]`; the first
+    /// encrypts, all decrypt (rotate by putting a new key first). The default is a public
+    /// development key: set your own in production (`openssl rand -base64 32`).
+    #[arg(long, env = "SWITCHYARD_DLQ_KEYS", default_value = DEV_DLQ_KEYS, hide_default_value = true, global = true)]
+    pub dlq_keys: String,
 
     /// Log JSON lines (for production log shippers) instead of human-readable text.
     #[arg(long, env = "SWITCHYARD_LOG_JSON", global = true)]

@@ -49,33 +49,28 @@ pub struct AppState {
 }
 
 /// The ingress router (testable without a socket).
-pub fn router(state: AppState) -> Router {
+///
+/// `extra` routes (the admin API) share the listener, the body limit and the request metrics.
+pub fn router(state: AppState, extra: Router) -> Router {
+    let (metrics, limit) = (state.metrics.clone(), state.config.body_limit);
     Router::new()
         .route("/v1/messages", post(messages::post_one))
         .route("/v1/messages/batch", post(messages::post_batch))
         .route("/webhooks/twilio/status", post(webhooks::twilio::status))
-        .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+        .merge(extra)
+        .layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn_with_state(metrics, record))
 }
 
-/// Serves the ingress on `addr` until `shutdown`; returns the bound address.
+/// Serves `app` (see [`router`]) on `addr` until `shutdown`; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
-    state: AppState,
+    app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    serve_listener(TcpListener::bind(addr).await?, state, shutdown)
-}
-
-/// Serves the ingress on an already-bound listener (tests bind first to learn the port).
-pub fn serve_listener(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: CancellationToken,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(state);
     let handle = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -88,7 +83,7 @@ pub fn serve_listener(
 }
 
 /// Counts every request by matched route (never the raw path: ids must not become labels).
-async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn record(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -96,8 +91,6 @@ async fn record(State(state): State<AppState>, request: Request, next: Next) -> 
         .to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    state
-        .metrics
-        .ingress_request(&route, response.status().as_u16(), started.elapsed());
+    metrics.ingress_request(&route, response.status().as_u16(), started.elapsed());
     response
 }

@@ -139,6 +139,39 @@ async fn concurrent_replays_publish_exactly_once() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_cancelled_replay_leaves_the_record_parked_and_unlocked() -> anyhow::Result<()> {
+    let store = common::store().await;
+    let (id, cipher, _) = parked(&store).await;
+    let hung = store.replay_dead_letter(id, &cipher, async |_, _| {
+        std::future::pending::<()>().await;
+        Ok("never".to_owned())
+    });
+    let cancelled = tokio::time::timeout(Duration::from_millis(200), hung).await;
+    assert!(cancelled.is_err(), "the publish never finishes");
+
+    // `store` stays alive and unused: had its connection gone back to its pool with the
+    // transaction open, the row would stay locked and every replay would report it not parked.
+    let other = common::store().await;
+    let record = other.dead_letter(id).await?.unwrap();
+    assert_eq!(record.status, DeadLetterStatus::Parked);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let outcome = loop {
+        let outcome = other
+            .replay_dead_letter(id, &cipher, publisher(&calls, Ok("replay-1")))
+            .await?;
+        if outcome != ReplayOutcome::NotParked || tokio::time::Instant::now() > deadline {
+            break outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(outcome, ReplayOutcome::Replayed("replay-1".into()));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    drop(store);
+    Ok(())
+}
+
+#[tokio::test]
 async fn edit_and_replay_resolves_the_original_and_keeps_the_diff() -> anyhow::Result<()> {
     let store = common::store().await;
     let (id, cipher, _) = parked(&store).await;

@@ -130,6 +130,14 @@ pub struct Metrics {
     pub broker_connected: Gauge,
     /// Successful reconnections to RabbitMQ.
     pub broker_reconnects: Counter,
+    /// Dead letters parked in Postgres, by integration (polled).
+    pub dead_letters_parked: Family<IntegrationLabel, Gauge>,
+    /// Dead letters ingested from the parking queues.
+    pub dead_letters_ingested: Family<IntegrationLabel, Counter>,
+    /// Dead letters replayed (including edit-and-replay).
+    pub dead_letters_replayed: Family<IntegrationLabel, Counter>,
+    /// Dead letters purged.
+    pub dead_letters_purged: Counter,
 }
 
 impl Default for Metrics {
@@ -159,6 +167,10 @@ impl Metrics {
             publish_confirm: latency_histogram(),
             broker_connected: Gauge::default(),
             broker_reconnects: Counter::default(),
+            dead_letters_parked: Family::default(),
+            dead_letters_ingested: Family::default(),
+            dead_letters_replayed: Family::default(),
+            dead_letters_purged: Counter::default(),
         };
         m.register_all();
         m
@@ -249,6 +261,26 @@ impl Metrics {
             "switchyard_broker_reconnects",
             "Reconnections to RabbitMQ",
             self.broker_reconnects.clone(),
+        );
+        s.register(
+            "switchyard_dead_letters_parked",
+            "Dead letters parked in Postgres (polled)",
+            self.dead_letters_parked.clone(),
+        );
+        s.register(
+            "switchyard_dead_letters_ingested",
+            "Dead letters ingested from parking queues",
+            self.dead_letters_ingested.clone(),
+        );
+        s.register(
+            "switchyard_dead_letters_replayed",
+            "Dead letters replayed",
+            self.dead_letters_replayed.clone(),
+        );
+        s.register(
+            "switchyard_dead_letters_purged",
+            "Dead letters purged",
+            self.dead_letters_purged.clone(),
         );
     }
 

@@ -119,8 +119,9 @@ pub struct DeadLetterFilter {
 pub enum ReplayOutcome {
     /// Published (broker confirmed) and marked; carries the id of the message sent.
     Replayed(String),
-    /// Not parked any more (replayed, resolved, purged or archived), or another replayer holds
-    /// it right now; nothing was sent.
+    /// Not parked any more (replayed, resolved, purged or archived), held by another replayer
+    /// right now, or no record has that id; nothing was sent. Callers that must tell an
+    /// unknown id apart look it up with [`Store::dead_letter`](crate::Store::dead_letter).
     NotParked,
     /// The publish failed; the record is still parked. Carries the publisher's error.
     PublishFailed(String),

@@ -3,14 +3,17 @@
 //!
 //! The row lock (`FOR UPDATE SKIP LOCKED`) is held across the publish: a concurrent replayer
 //! skips the row and reports it not parked instead of waiting and sending it twice. If the
-//! process dies or is interrupted mid-publish, the transaction rolls back and the record stays
-//! parked. One gap remains, as with any broker plus database: a publish confirmed just before
-//! the commit fails leaves the record parked although the message was sent. The caller's link
+//! process dies, or the replay future is dropped mid-publish, the connection is closed, the
+//! transaction rolls back and the record stays parked.
+//!
+//! One gap remains, as with any broker plus database: a publish confirmed just before the
+//! commit fails leaves the record parked although the message was sent. The caller's link
 //! header (record id) and the workers' idempotency keys make a second replay harmless.
 
 use std::future::Future;
 
 use diesel::prelude::*;
+use diesel_async::pooled_connection::deadpool::Object;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::{DeadLetterRecord, DeadLetterStatus, PayloadCipher, ReplayOutcome};
@@ -75,22 +78,39 @@ impl Store {
         F: FnOnce(DeadLetterRecord, Vec<u8>) -> Fut + Send,
         Fut: Future<Output = Result<String, String>> + Send,
     {
-        let mut pooled = self.conn().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        conn.transaction(async move |conn: &mut AsyncPgConnection| {
-            let Some((record, key_id, blob)) = lock_parked(conn, id).await? else {
-                return Ok(ReplayOutcome::NotParked);
-            };
-            let body = cipher.decrypt(&key_id, &blob)?;
-            match publish(record, body).await {
-                Err(e) => Ok(ReplayOutcome::PublishFailed(e)),
-                Ok(new_id) => {
-                    mark(conn, id, settlement, &new_id).await?;
-                    Ok(ReplayOutcome::Replayed(new_id))
+        let mut held = CloseIfCancelled(Some(self.conn().await?));
+        let conn: &mut AsyncPgConnection = held.0.as_mut().expect("set just above");
+        let outcome = conn
+            .transaction(async move |conn: &mut AsyncPgConnection| {
+                let Some((record, key_id, blob)) = lock_parked(conn, id).await? else {
+                    return Ok(ReplayOutcome::NotParked);
+                };
+                let body = cipher.decrypt(&key_id, &blob)?;
+                match publish(record, body).await {
+                    Err(e) => Ok(ReplayOutcome::PublishFailed(e)),
+                    Ok(new_id) => {
+                        mark(conn, id, settlement, &new_id).await?;
+                        Ok(ReplayOutcome::Replayed(new_id))
+                    }
                 }
-            }
-        })
-        .await
+            })
+            .await;
+        drop(held.0.take()); // Finished: the connection goes back to the pool.
+        outcome
+    }
+}
+
+/// A pooled connection that is closed, not returned to the pool, if the replay is dropped
+/// mid-transaction (Ctrl-C, an HTTP client hanging up). Returned, it would sit idle with the
+/// transaction open and the row locked until the pool next handed it out; closed, PostgreSQL
+/// rolls back at once and the record is parked and replayable again.
+struct CloseIfCancelled(Option<Object<AsyncPgConnection>>);
+
+impl Drop for CloseIfCancelled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(Object::take(conn));
+        }
     }
 }
 

@@ -48,7 +48,10 @@ pub fn letter(integration: &str, code: &str, reason: &str) -> NewDeadLetter {
         message_type: Some("sms.send".to_owned()),
         tenant: Some("school-1".to_owned()),
         original_routing_key: "sms.send".to_owned(),
-        headers: json!({"x-switchyard-attempts": 3, "x-death": [{"count": 1, "reason": "rejected"}]}),
+        headers: json!({
+            "x-switchyard-attempts": 3,
+            "x-death": [{"count": 1, "reason": "rejected"}]
+        }),
         body: body(&message_id),
         reason: reason.to_owned(),
         error_class: "permanent".to_owned(),
