@@ -106,11 +106,22 @@ impl Harness {
     /// Like [`start`](Self::start) with other broker/database URLs (e.g. through a [`Proxy`])
     /// and extra `queues.toml` text.
     pub async fn start_with(amqp: &str, database: &str, extra_toml: &str) -> Harness {
-        Self::start_components(amqp, database, extra_toml, BTreeSet::from([Component::Ingress])).await
+        Self::start_components(
+            amqp,
+            database,
+            extra_toml,
+            BTreeSet::from([Component::Ingress]),
+        )
+        .await
     }
 
     /// Like [`start_with`](Self::start_with), running `components` (the ingress must be one).
-    pub async fn start_components(amqp: &str, database: &str, extra_toml: &str, components: BTreeSet<Component>) -> Harness {
+    pub async fn start_components(
+        amqp: &str,
+        database: &str,
+        extra_toml: &str,
+        components: BTreeSet<Component>,
+    ) -> Harness {
         // SWITCHYARD_TEST_LOG=debug shows what the components do while a test runs.
         if let Ok(filter) = std::env::var("SWITCHYARD_TEST_LOG") {
             switchyard_telemetry::logging::init(false, &filter);
@@ -133,7 +144,10 @@ impl Harness {
             queues: queues_file.clone(),
             log: "warn".into(),
             log_json: false,
-            dlq_keys: format!("test:{}", switchyard_store::dead_letters::PayloadCipher::generate_key()),
+            dlq_keys: format!(
+                "{namespace}:{}",
+                switchyard_store::dead_letters::PayloadCipher::generate_key()
+            ),
         };
         let run = run_settings(port, &sandbox);
         let shutdown = CancellationToken::new();
@@ -219,8 +233,8 @@ impl Harness {
 
     /// Posts one SMS to the ingress.
     pub async fn send_sms(&self, id: &str, to: &str, body: &str) -> reqwest::Response {
-        let message =
-            json!({ "id": id, "type": "sms.send", "payload": { "to": to, "body": body } });
+        // The tenant scopes what this test sees among rows other tests write in parallel.
+        let message = json!({ "id": id, "type": "sms.send", "tenant": self.namespace, "payload": { "to": to, "body": body } });
         self.post("/v1/messages", &message).await
     }
 

@@ -55,21 +55,25 @@ impl DeliveryStatus {
 
     /// True when nothing more will happen to the delivery on its own.
     pub fn is_final(self) -> bool {
-        self.rank() == 3
+        matches!(
+            self,
+            DeliveryStatus::Delivered
+                | DeliveryStatus::Undelivered
+                | DeliveryStatus::Failed
+                | DeliveryStatus::Parked
+        )
     }
 
     /// Position in the lifecycle. An update to a lower rank is ignored, so a late `sent`
-    /// callback cannot undo `delivered`. Final statuses share the top rank, so a replayed
-    /// parked message can still become `delivered`.
+    /// callback cannot undo `delivered`. `parked` ranks lowest: a message is parked before
+    /// the provider ever took it, and a replay must be able to move it forward again
+    /// (queued → sent → delivered); the provider's final statuses share the top rank.
     pub fn rank(self) -> u8 {
         match self {
-            DeliveryStatus::Accepted => 0,
+            DeliveryStatus::Accepted | DeliveryStatus::Parked => 0,
             DeliveryStatus::Queued => 1,
             DeliveryStatus::Sent => 2,
-            DeliveryStatus::Delivered
-            | DeliveryStatus::Undelivered
-            | DeliveryStatus::Failed
-            | DeliveryStatus::Parked => 3,
+            DeliveryStatus::Delivered | DeliveryStatus::Undelivered | DeliveryStatus::Failed => 3,
         }
     }
 
@@ -141,6 +145,6 @@ mod tests {
     fn rank_sql_covers_every_status() {
         let sql = DeliveryStatus::rank_sql("status");
         assert!(sql.starts_with("(CASE status WHEN 'accepted' THEN 0"));
-        assert!(sql.contains("WHEN 'parked' THEN 3"));
+        assert!(sql.contains("WHEN 'parked' THEN 0"));
     }
 }

@@ -111,14 +111,16 @@ async fn a_replayed_parked_message_can_still_be_delivered() -> anyhow::Result<()
         ..update(&id, DeliveryStatus::Parked, None)
     };
     store.upsert_delivery(&failed).await?;
+    // The replay reaches the provider: the record moves forward from parked again.
     store
         .upsert_delivery(&update(&id, DeliveryStatus::Sent, Some("SM9")))
         .await?;
-    assert_eq!(
-        status_of(&store, &id).await,
-        DeliveryStatus::Parked,
-        "final stays final"
-    );
+    assert_eq!(status_of(&store, &id).await, DeliveryStatus::Sent);
+    // A late worker-side "parked" cannot undo what the provider reported.
+    store
+        .upsert_delivery(&update(&id, DeliveryStatus::Parked, None))
+        .await?;
+    assert_eq!(status_of(&store, &id).await, DeliveryStatus::Sent);
 
     store
         .upsert_delivery(&update(&id, DeliveryStatus::Delivered, Some("SM9")))
