@@ -356,3 +356,179 @@ async fn edit_and_replay_sends_only_the_edited_message_and_keeps_the_diff() {
     worker.stop().await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_rabbitmq_dead_letters_for_its_delivery_limit_is_listed_with_the_reason() {
+    // The harness queue has x-delivery-limit 20: past it, RabbitMQ parks the message itself.
+    let h = Harness::start_components(
+        &amqp_url(),
+        &database_url(),
+        "",
+        BTreeSet::from([Component::Ingress, Component::DeadLetters]),
+    )
+    .await;
+    let id = new_id();
+    assert_eq!(
+        h.send_sms(&id, "+15005550006", "poison").await.status(),
+        202
+    );
+    // A "worker" that crashes on it: takes it and gives it back, again and again.
+    let broker = Broker::connect(&amqp_url(), h.topology(), "crashing-worker", Metrics::new())
+        .await
+        .unwrap();
+    let channel = broker.channel().await.unwrap();
+    let queue = format!("{}.sms", h.namespace);
+    for _ in 0..30 {
+        match channel
+            .basic_get(
+                queue.as_str().into(),
+                lapin::options::BasicGetOptions::default(),
+            )
+            .await
+            .unwrap()
+        {
+            Some(message) => {
+                let requeue = lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                message.delivery.nack(requeue).await.unwrap();
+            }
+            None => break,
+        }
+    }
+    let filter = DeadLetterFilter {
+        tenant: Some(h.namespace.clone()),
+        ..Default::default()
+    };
+    eventually(
+        Duration::from_secs(15),
+        "dead-lettered by RabbitMQ and ingested",
+        || async { parked_count(&h, &filter).await == 1 },
+    )
+    .await;
+    let record = &h.store.list_dead_letters(&filter, 10, 0).await.unwrap()[0];
+    assert_eq!(record.message_id, id);
+    assert_eq!(record.error_code, "delivery_limit");
+    assert!(
+        record.reason.contains("x-delivery-limit"),
+        "{}",
+        record.reason
+    );
+    let full = h.store.dead_letter(record.id).await.unwrap().unwrap();
+    assert_eq!(full.headers["x-death"][0]["reason"], "delivery_limit");
+    assert_eq!(full.worker.as_deref(), Some("rabbitmq"));
+    broker.close().await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_while_the_broker_is_down_changes_nothing() {
+    let h = harness().await;
+    let worker = h.start_worker().await;
+    park(&h, 2).await;
+    let filter = DeadLetterFilter {
+        tenant: Some(h.namespace.clone()),
+        ..Default::default()
+    };
+    eventually(Duration::from_secs(15), "parked", || async {
+        parked_count(&h, &filter).await == 2
+    })
+    .await;
+    let proxy = switchyard_e2e::Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let metrics = Metrics::new();
+    let broker = Broker::connect(
+        &format!("amqp://guest:guest@{}/%2f", proxy.addr()),
+        h.topology(),
+        "wb",
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let w = Workbench {
+        publisher: Publisher::new(broker, Duration::from_secs(2)),
+        ..workbench(&h).await
+    };
+    proxy.cut().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let err = w
+        .replay(
+            &filter,
+            NonZeroU32::new(10).unwrap(),
+            false,
+            "cli:test",
+            &CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AdminError::BrokerDown), "{err:?}");
+    assert!(err.to_string().contains("stay parked"));
+    assert_eq!(parked_count(&h, &filter).await, 2, "still parked");
+    worker.stop().await;
+    h.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_database_down_the_ingester_acks_nothing_and_resumes() {
+    let proxy = switchyard_e2e::Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let via_proxy = format!("postgres://postgres@{}/test", proxy.addr());
+    let h = Harness::start_components(
+        &amqp_url(),
+        &via_proxy,
+        "",
+        BTreeSet::from([Component::Ingress, Component::DeadLetters]),
+    )
+    .await;
+    let worker = h.start_worker().await; // its own database connection, unaffected
+    let filter = DeadLetterFilter {
+        tenant: Some(h.namespace.clone()),
+        ..Default::default()
+    };
+    proxy.cut().await;
+    // The ingress checks keys in the same (cut) database: publish straight to the queue.
+    let broker = Broker::connect(&amqp_url(), h.topology(), "test", Metrics::new())
+        .await
+        .unwrap();
+    let id = new_id();
+    let envelope = json!({ "id": id, "type": "sms.send", "tenant": h.namespace, "occurred_at": chrono::Utc::now(), "payload": { "to": "+15005550001", "body": "db down" } });
+    let publisher = Publisher::new(broker.clone(), Duration::from_secs(5));
+    let props = switchyard_broker::properties::for_envelope(&id, "sms.send", None);
+    publisher
+        .publish(
+            &h.topology().main_exchange(),
+            "sms.send",
+            envelope.to_string().as_bytes(),
+            props,
+            true,
+        )
+        .await
+        .unwrap();
+    let dead = format!("{}.sms.dead", h.namespace);
+    eventually(Duration::from_secs(10), "parked in RabbitMQ", || async {
+        broker.queue_depth(&dead).await.unwrap() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        broker.queue_depth(&dead).await.unwrap(),
+        1,
+        "not acknowledged while the database is down"
+    );
+    assert_eq!(parked_count(&h, &filter).await, 0);
+
+    proxy.restore();
+    eventually(
+        Duration::from_secs(20),
+        "ingested once the database is back",
+        || async { parked_count(&h, &filter).await == 1 },
+    )
+    .await;
+    eventually(Duration::from_secs(5), "acknowledged", || async {
+        broker.queue_depth(&dead).await.unwrap() == 0
+    })
+    .await;
+    broker.close().await;
+    worker.stop().await;
+    h.finish().await;
+}

@@ -126,3 +126,36 @@ fn keys_round_trip_create_list_revoke() {
     let (ok, text) = switchyard(&["keys", "revoke", &id]);
     assert!(!ok && text.contains("no active key"), "{text}");
 }
+
+#[test]
+fn dlq_filters_that_match_nothing_say_so_and_succeed() {
+    let tenant = format!("nobody-{}", std::process::id());
+    for command in [
+        &["dlq", "list", "--tenant", &tenant][..],
+        &["dlq", "replay", "--tenant", &tenant],
+        &["dlq", "purge", "--tenant", &tenant],
+    ] {
+        let (ok, text) = switchyard(command);
+        assert!(ok && text.contains("0 messages"), "{command:?}: {text}");
+    }
+    let (ok, text) = switchyard(&["dlq", "groups", "--tenant", &tenant, "--json"]);
+    assert!(ok && text.trim() == "[]", "{text}");
+}
+
+#[test]
+fn dlq_bad_arguments_name_the_flag() {
+    let (ok, text) = switchyard(&["dlq", "list", "--since", "yesterday"]);
+    assert!(
+        !ok && text.contains("--since") && text.contains("RFC 3339"),
+        "{text}"
+    );
+    let (ok, text) = switchyard(&["dlq", "replay", "--rate", "fast"]);
+    assert!(!ok && text.contains("50/s"), "{text}");
+    let (ok, text) = switchyard(&["dlq", "show", "999999999"]);
+    assert!(
+        !ok && text.contains("no dead letter with id 999999999"),
+        "{text}"
+    );
+    let (ok, text) = switchyard(&["audit", "list", "--limit", "1", "--json"]);
+    assert!(ok && text.trim_start().starts_with('['), "{text}");
+}
