@@ -254,7 +254,7 @@ async fn an_interrupted_replay_leaves_each_record_replayed_or_parked() {
         }
     }
     assert!(
-        replayed >= 1 && replayed < 20,
+        (1..20).contains(&replayed),
         "interrupted midway: {replayed} replayed"
     );
     worker.stop().await;
