@@ -88,6 +88,11 @@ async fn hundred_failures_group_and_replay_at_the_rate_exactly_once_with_audit()
         },
     )
     .await;
+    let ingested = switchyard_e2e::sample(
+        &h.running.metrics_registry,
+        "switchyard_dead_letters_ingested_total{integration=\"sms\"}",
+    );
+    assert_eq!(ingested, 100.0);
     let groups = h.store.dead_letter_groups(&filter).await.unwrap();
     assert_eq!(groups.len(), 1, "{groups:?}");
     let group = &groups[0];

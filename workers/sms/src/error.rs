@@ -11,7 +11,7 @@ use switchyard_store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum SmsError {
     /// Twilio answered with an error status.
-    #[error("Twilio answered {status} (code {code:?}): {message}")]
+    #[error("Twilio answered {status}{}: {message}", code.map(|c| format!(" with error {c}")).unwrap_or_default())]
     Rejected {
         /// HTTP status.
         status: u16,
