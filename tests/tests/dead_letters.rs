@@ -36,6 +36,35 @@ async fn workbench(h: &Harness) -> Workbench {
     }
 }
 
+/// Replays with a fresh cancellation token and no progress output.
+async fn replay(
+    w: &Workbench,
+    filter: &DeadLetterFilter,
+    per_second: u32,
+    dry_run: bool,
+) -> Result<switchyard_admin::ReplayReport, AdminError> {
+    let rate = NonZeroU32::new(per_second).expect("a positive rate");
+    w.replay(
+        filter,
+        rate,
+        dry_run,
+        "cli:test",
+        &CancellationToken::new(),
+        |_| {},
+    )
+    .await
+}
+
+/// Whether every sent message's delivery record has `status`.
+async fn all_in(h: &Harness, sent: &[(String, String)], status: DeliveryStatus) -> bool {
+    for (id, _) in sent {
+        if h.status(id).await != Some(status) {
+            return false;
+        }
+    }
+    true
+}
+
 async fn successful_sends(h: &Harness, body: &str) -> usize {
     h.sandbox
         .requests()
@@ -78,13 +107,8 @@ async fn hundred_failures_group_and_replay_at_the_rate_exactly_once_with_audit()
         Duration::from_secs(30),
         "100 parked and ingested",
         || async {
-            let mut ids = 0;
-            for (id, _) in &sent {
-                if h.status(id).await == Some(DeliveryStatus::Parked) {
-                    ids += 1;
-                }
-            }
-            ids == 100 && h.depth(&worker.broker, "sms.dead").await == 0
+            all_in(&h, &sent, DeliveryStatus::Parked).await
+                && h.depth(&worker.broker, "sms.dead").await == 0
         },
     )
     .await;
@@ -105,17 +129,7 @@ async fn hundred_failures_group_and_replay_at_the_rate_exactly_once_with_audit()
         tenant: Some(h.namespace.clone()),
         ..Default::default()
     };
-    let dry = w
-        .replay(
-            &by_group,
-            NonZeroU32::new(50).unwrap(),
-            true,
-            "cli:test",
-            &CancellationToken::new(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let dry = replay(&w, &by_group, 50, true).await.unwrap();
     assert_eq!(dry.matched, 100);
     for (_, body) in &sent {
         assert_eq!(
@@ -127,17 +141,7 @@ async fn hundred_failures_group_and_replay_at_the_rate_exactly_once_with_audit()
 
     h.sandbox.set_faults(FaultConfig::default()); // the cause is fixed
     let started = Instant::now();
-    let report = w
-        .replay(
-            &by_group,
-            NonZeroU32::new(50).unwrap(),
-            false,
-            "cli:test",
-            &CancellationToken::new(),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let report = replay(&w, &by_group, 50, false).await.unwrap();
     let elapsed = started.elapsed();
     assert_eq!(report.replayed, report.matched);
     assert!(
@@ -145,12 +149,7 @@ async fn hundred_failures_group_and_replay_at_the_rate_exactly_once_with_audit()
         "100 replays at 50/s took only {elapsed:?}"
     );
     eventually(Duration::from_secs(30), "all 100 delivered", || async {
-        for (id, _) in &sent {
-            if h.status(id).await != Some(DeliveryStatus::Delivered) {
-                return false;
-            }
-        }
-        true
+        all_in(&h, &sent, DeliveryStatus::Delivered).await
     })
     .await;
     for (_, body) in &sent {
@@ -187,13 +186,8 @@ async fn an_interrupted_replay_leaves_each_record_replayed_or_parked() {
         ..Default::default()
     };
     eventually(Duration::from_secs(20), "20 ingested", || async {
-        let mut n = 0;
-        for (id, _) in &sent {
-            if h.status(id).await == Some(DeliveryStatus::Parked) {
-                n += 1;
-            }
-        }
-        n == 20 && h.depth(&worker.broker, "sms.dead").await == 0
+        all_in(&h, &sent, DeliveryStatus::Parked).await
+            && h.depth(&worker.broker, "sms.dead").await == 0
     })
     .await;
     h.sandbox.set_faults(FaultConfig::default());
@@ -456,17 +450,7 @@ async fn replay_while_the_broker_is_down_changes_nothing() {
     };
     proxy.cut().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let err = w
-        .replay(
-            &filter,
-            NonZeroU32::new(10).unwrap(),
-            false,
-            "cli:test",
-            &CancellationToken::new(),
-            |_| {},
-        )
-        .await
-        .unwrap_err();
+    let err = replay(&w, &filter, 10, false).await.unwrap_err();
     assert!(matches!(err, AdminError::BrokerDown), "{err:?}");
     assert!(err.to_string().contains("stay parked"));
     assert_eq!(parked_count(&h, &filter).await, 2, "still parked");
