@@ -69,6 +69,12 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Measure throughput and latency against RabbitMQ's own limit on this machine.
+    ///
+    /// Runs the raw broker, the ingress and the whole pipeline (with the provider sandbox) in a
+    /// throwaway namespace, prints a table and writes a JSON report. Needs RabbitMQ and
+    /// Postgres like `run`.
+    Bench(crate::bench::BenchArgs),
     /// Run only the provider sandbox (Twilio's API emulated on localhost, with fault injection).
     ///
     /// Admin API: GET /_sandbox/requests, GET /_sandbox/callbacks,

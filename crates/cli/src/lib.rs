@@ -2,6 +2,7 @@
 //! starts components. The binary (`main.rs`) only parses and dispatches; tests start components
 //! through [`components::start`] exactly as the binary does.
 
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod components;

@@ -9,7 +9,13 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    switchyard_telemetry::logging::init(cli.settings.log_json, &cli.settings.log);
+    // The bench prints a table; per-delivery logs would drown it.
+    let filter = if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        cli.settings.log.as_str()
+    };
+    switchyard_telemetry::logging::init(cli.settings.log_json, filter);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,6 +50,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => switchyard_cli::bench::run(settings, args).await,
         Command::Migrate => commands::migrate(settings).await,
         Command::Topology { action } => commands::topology(settings, action).await,
         Command::Keys { action } => commands::keys(settings, action).await,

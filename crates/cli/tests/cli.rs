@@ -159,3 +159,27 @@ fn dlq_bad_arguments_name_the_flag() {
     let (ok, text) = switchyard(&["audit", "list", "--limit", "1", "--json"]);
     assert!(ok && text.trim_start().starts_with('['), "{text}");
 }
+
+#[test]
+fn bench_smoke_prints_the_table_and_writes_the_report() {
+    let report = std::env::temp_dir().join(format!("bench-smoke-{}.json", std::process::id()));
+    let (ok, text) = switchyard(&["bench", "--smoke", "--json", report.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    for row in [
+        "raw RabbitMQ publish + confirm (the limit)",
+        "ingress POST /v1/messages",
+        "end to end, half load",
+        "of limit",
+    ] {
+        assert!(text.contains(row), "missing {row}:\n{text}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let stages = json["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 6);
+    assert!(
+        stages.iter().all(|s| s["rate"].as_f64().unwrap() > 0.0),
+        "{json}"
+    );
+    let _ = std::fs::remove_file(report);
+}

@@ -1,0 +1,133 @@
+//! Measuring a stage (rate, percentiles, CPU) and printing the table.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use switchyard_sandbox::SandboxHandle;
+
+use super::{Sent, Stage};
+
+/// Runs `work` (which handles `n` messages and returns their latencies) and measures it.
+pub async fn measure<F, Fut>(name: &str, n: usize, work: F) -> anyhow::Result<Stage>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<Vec<Duration>>>,
+{
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut latencies = work().await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    latencies.sort();
+    Ok(Stage {
+        name: name.to_owned(),
+        rate: n as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        cpu_s_per_10k: cpu / n as f64 * 10_000.0,
+    })
+}
+
+/// From post to the provider receiving the request, per message of stage `tag`.
+pub fn provider_latencies(sandbox: &SandboxHandle, tag: &str, sent: &[Sent]) -> Vec<Duration> {
+    let mut at = vec![None; sent.len()];
+    for s in sent {
+        at[s.index] = Some(s.at);
+    }
+    let prefix = format!("bench {tag} ");
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.status == 201)
+        .filter_map(|r| {
+            let index: usize = r
+                .form_value("Body")?
+                .strip_prefix(&prefix)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()?;
+            let posted = (*at.get(index)?)?;
+            (r.received_at - posted).to_std().ok()
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let index = ((last as f64) * p).round() as usize;
+    Some(sorted[index].as_secs_f64() * 1000.0)
+}
+
+/// This process's user + system CPU seconds (Linux `/proc/self/stat`; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the full line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size of this process, MiB (`VmHWM`).
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The table: each stage with its rate as a share of the raw publish-confirm rate.
+pub fn table(stages: &[Stage]) -> String {
+    let limit = stages.first().map_or(1.0, |s| s.rate);
+    let mut out = format!(
+        "{:<42} {:>10} {:>8} {:>9} {:>9} {:>12}\n",
+        "stage", "msg/s", "of limit", "p50 ms", "p99 ms", "CPU s/10k"
+    );
+    for s in stages {
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        let _ = writeln!(
+            out,
+            "{:<42} {:>10.0} {:>7.0}% {:>9} {:>9} {:>12.2}",
+            s.name,
+            s.rate,
+            s.rate / limit * 100.0,
+            ms(s.p50_ms),
+            ms(s.p99_ms),
+            s.cpu_s_per_10k
+        );
+    }
+    let _ = writeln!(
+        out,
+        "peak RSS of this process (all stages, ingress + worker + sandbox): {:.0} MiB",
+        peak_rss_mib()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_from_sorted_latencies() {
+        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&sorted, 0.5), Some(51.0));
+        assert_eq!(percentile(&sorted, 0.99), Some(99.0));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert!(cpu_seconds() >= 0.0);
+    }
+}
