@@ -122,7 +122,8 @@ async fn stages(
         shutdown.clone(),
     )
     .await?;
-    let store = Store::connect(&settings.database_url, 4).await?;
+    // As many connections as the worker has handlers, so the pool is not the bottleneck.
+    let store = Store::connect(&settings.database_url, 32).await?;
     let (_, token) = store
         .create_api_key("bench", Role::Publisher, &["sms.".to_owned()])
         .await?;

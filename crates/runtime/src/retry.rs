@@ -91,6 +91,58 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn tiers() -> impl Strategy<Value = Vec<Duration>> {
+            proptest::collection::btree_set(1u64..3_600_000, 1..8)
+                .prop_map(|set| set.into_iter().map(Duration::from_millis).collect())
+        }
+
+        proptest! {
+            #[test]
+            fn backoff_stays_within_its_jitter_band(base_ms in 1u64..10_000, attempt in 1u32..30) {
+                let base = Duration::from_millis(base_ms);
+                let full = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+                let d = backoff(base, attempt);
+                prop_assert!(d >= full / 2 && d <= full, "{d:?} outside [{:?}, {full:?}]", full / 2);
+            }
+
+            #[test]
+            fn the_band_never_shrinks_as_attempts_grow(base_ms in 1u64..10_000, attempt in 1u32..29) {
+                let base = Duration::from_millis(base_ms);
+                let upper = |a: u32| base.saturating_mul(1u32 << a.saturating_sub(1).min(20));
+                prop_assert!(upper(attempt + 1) >= upper(attempt));
+            }
+
+            #[test]
+            fn the_tier_is_the_smallest_at_least_the_delay_or_the_largest(tiers in tiers(), delay_ms in 0u64..7_200_000) {
+                let delay = Duration::from_millis(delay_ms);
+                let tier = tier_for(&tiers, delay);
+                prop_assert!(tiers.contains(&tier));
+                match tiers.iter().find(|t| **t >= delay) {
+                    Some(smallest) => prop_assert_eq!(tier, *smallest),
+                    None => prop_assert_eq!(tier, *tiers.last().unwrap()),
+                }
+            }
+
+            #[test]
+            fn retry_after_is_honoured_and_attempts_are_bounded(secs in 0u64..3_600, attempt in 1u32..12) {
+                let p = policy();
+                let hint = Duration::from_secs(secs);
+                let limited = Failure::RateLimited { code: "x", retry_after: Some(hint) };
+                match decide(&p, &limited, attempt) {
+                    Decision::Retry(tier) => {
+                        prop_assert!(attempt < p.max_attempts);
+                        prop_assert!(tier >= hint || tier == *p.retry_tiers.last().unwrap());
+                    }
+                    Decision::Park => prop_assert!(attempt >= p.max_attempts),
+                }
+            }
+        }
+    }
+
     #[test]
     fn retry_after_wins_and_attempts_run_out() {
         let p = policy();
