@@ -37,10 +37,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             run,
         } => {
             let set = components::expand(names, run).map_err(anyhow::Error::msg)?;
+            // Listen for signals before starting anything, so a SIGTERM during start-up is a
+            // graceful stop too, not the default "die now".
+            let mut signals = Signals::install()?;
             let shutdown = CancellationToken::new();
             let mut running = components::start(&set, settings, run, shutdown.clone()).await?;
             print_banner(&running);
-            wait_for_signal().await;
+            signals.wait().await;
             tracing::info!("shutting down: finishing in-flight work");
             shutdown.cancel();
             while let Some(done) = running.tasks.join_next().await {
@@ -63,12 +66,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 listen: *listen,
                 ..Default::default()
             };
+            let mut signals = Signals::install()?;
             let sandbox = switchyard_sandbox::start(config).await?;
             println!(
                 "provider sandbox on {} (Twilio API; admin under /_sandbox)",
                 sandbox.base_url()
             );
-            wait_for_signal().await;
+            signals.wait().await;
             sandbox.shutdown();
             Ok(())
         }
@@ -91,17 +95,27 @@ fn print_banner(running: &components::Running) {
     );
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM (Kubernetes, systemd) and Ctrl-C.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

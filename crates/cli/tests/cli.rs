@@ -183,3 +183,64 @@ fn bench_smoke_prints_the_table_and_writes_the_report() {
     );
     let _ = std::fs::remove_file(report);
 }
+
+#[test]
+fn sigterm_stops_a_running_switchyard_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "run",
+            "ingress",
+            "sms",
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--sandbox-listen",
+            "127.0.0.1:0",
+        ])
+        .env(
+            "SWITCHYARD_QUEUES",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../queues.toml"),
+        )
+        .env(
+            "SWITCHYARD_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/test",
+        )
+        .env(
+            "SWITCHYARD_TEMPLATES",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../templates"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        banner.iter().any(|l| l.starts_with("ingress")),
+        "{banner:?}"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            assert!(exit.success(), "exit status {exit}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
