@@ -194,10 +194,12 @@ async fn an_interrupted_replay_leaves_each_record_replayed_or_parked() {
     let w = workbench(&h).await;
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        stop.cancel(); // Ctrl-C
-    });
+    // Ctrl-C once a few are through: deterministic, whatever the machine's speed.
+    let interrupt = move |r: &switchyard_admin::ReplayReport| {
+        if r.replayed >= 3 {
+            stop.cancel();
+        }
+    };
     let report = w
         .replay(
             &filter,
@@ -205,11 +207,15 @@ async fn an_interrupted_replay_leaves_each_record_replayed_or_parked() {
             false,
             "cli:test",
             &cancel,
-            |_| {},
+            interrupt,
         )
         .await
         .unwrap();
     assert!(report.interrupted, "{report:?}");
+    assert_eq!(
+        report.replayed, 3,
+        "stopped right after the third: {report:?}"
+    );
     let replayed_filter = DeadLetterFilter {
         status: Some(DeadLetterStatus::Replayed),
         ..filter.clone()
