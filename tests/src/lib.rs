@@ -291,6 +291,7 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
         metrics_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         public_url: format!("http://127.0.0.1:{port}"),
         body_limit: 64 * 1024,
+        key_cache_secs: 5,
         twilio_base_url: Some(sandbox.base_url()),
         twilio_account_sid: switchyard_sandbox::DEFAULT_ACCOUNT_SID.into(),
         twilio_auth_token: switchyard_sandbox::DEFAULT_AUTH_TOKEN.into(),

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchyard_e2e::{Harness, Proxy, amqp_url, database_url, eventually, new_id};
-use switchyard_store::DeliveryStatus;
+use switchyard_store::{DeliveryStatus, Role};
 
 fn rabbitmq() -> SocketAddr {
     "127.0.0.1:5672".parse().unwrap()
@@ -76,7 +76,7 @@ async fn broker_outage_gives_503_and_publishing_resumes_without_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn database_outage_gives_503_and_recovers() {
+async fn database_outage_gives_503_to_unknown_keys_and_recovers() {
     let proxy = Proxy::start(postgres()).await;
     let via_proxy = format!("postgres://postgres@{}/test", proxy.addr());
     let h = Harness::start_with(&amqp_url(), &via_proxy, "").await;
@@ -86,17 +86,51 @@ async fn database_outage_gives_503_and_recovers() {
             .status(),
         202
     );
+    // A key the ingress has not seen yet (so not in its short key cache).
+    let scopes = ["sms.".to_owned()];
+    let (_, fresh) = h
+        .store
+        .create_api_key(&format!("{}-fresh", h.namespace), Role::Publisher, &scopes)
+        .await
+        .unwrap();
 
     proxy.cut().await;
-    assert_503(h.send_sms(&new_id(), "+15005550006", "db during").await).await;
+    let message = serde_json::json!({ "type": "sms.send", "payload": { "to": "+15005550006", "body": "db during" } });
+    let url = format!("{}/v1/messages", h.ingress());
+    let unknown = h
+        .http
+        .post(&url)
+        .bearer_auth(&fresh)
+        .json(&message)
+        .send()
+        .await
+        .unwrap();
+    assert_503(unknown).await;
+    // A key authenticated seconds ago keeps publishing: the message is safe in RabbitMQ and
+    // the database is not on the ingress's publishing path.
+    assert_eq!(
+        h.send_sms(&new_id(), "+15005550006", "db during, cached key")
+            .await
+            .status(),
+        202
+    );
 
     proxy.restore();
-    eventually(Duration::from_secs(20), "accepting again", || async {
-        h.send_sms(&new_id(), "+15005550006", "db after")
-            .await
-            .status()
-            == 202
-    })
+    eventually(
+        Duration::from_secs(20),
+        "accepting the new key again",
+        || async {
+            h.http
+                .post(&url)
+                .bearer_auth(&fresh)
+                .json(&message)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 202
+        },
+    )
     .await;
     h.finish().await;
 }

@@ -129,6 +129,9 @@ pub async fn start(
                 twilio_auth_token: run.twilio_auth_token.clone(),
                 body_limit: run.body_limit,
             }),
+            key_cache: Arc::new(switchyard_ingress::key_cache::KeyCache::new(
+                Duration::from_secs(run.key_cache_secs),
+            )),
         };
         let admin = switchyard_admin::api::router(workbench.clone());
         let app = switchyard_ingress::router(state, admin);

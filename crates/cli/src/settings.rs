@@ -85,6 +85,11 @@ pub struct RunSettings {
     )]
     pub public_url: String,
 
+    /// Seconds an authenticated publisher key is remembered by the ingress (saves a database
+    /// round trip per message; a revoked key keeps working at most this long). 0 disables it.
+    #[arg(long, env = "SWITCHYARD_KEY_CACHE_SECS", default_value_t = 5)]
+    pub key_cache_secs: u64,
+
     /// Largest request body the ingress accepts, in bytes.
     #[arg(long, env = "SWITCHYARD_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,

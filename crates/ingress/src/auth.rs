@@ -4,10 +4,30 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use switchyard_store::{ApiKeyRecord, Store};
 
+use crate::key_cache::KeyCache;
 use crate::problem::Problem;
 
-/// Authenticates the request's bearer key.
+/// Authenticates the request's bearer key through the publisher key cache.
+pub async fn authenticate_cached(
+    cache: &KeyCache,
+    store: &Store,
+    headers: &HeaderMap,
+) -> Result<ApiKeyRecord, Problem> {
+    let token = bearer(headers)?;
+    if let Some(key) = cache.get(token) {
+        return Ok(key);
+    }
+    let key = lookup(store, token).await?;
+    cache.put(token, &key);
+    Ok(key)
+}
+
+/// Authenticates the request's bearer key (always against Postgres).
 pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<ApiKeyRecord, Problem> {
+    lookup(store, bearer(headers)?).await
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, Problem> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
         unauthorized("missing Authorization header; send `Authorization: Bearer <api key>` (create one with `switchyard keys create`)")
     })?;
@@ -17,6 +37,10 @@ pub async fn authenticate(store: &Store, headers: &HeaderMap) -> Result<ApiKeyRe
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <api key>`"))?;
+    Ok(token)
+}
+
+async fn lookup(store: &Store, token: &str) -> Result<ApiKeyRecord, Problem> {
     match store.authenticate(token).await {
         Ok(Some(key)) => Ok(key),
         Ok(None) => Err(unauthorized("unknown or revoked API key")),

@@ -4,6 +4,7 @@
 //! provider and never waits on a worker.
 
 pub mod auth;
+pub mod key_cache;
 pub mod messages;
 pub mod problem;
 mod publish;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Settings.
     pub config: Arc<IngressConfig>,
+    /// Recently authenticated publisher keys.
+    pub key_cache: Arc<key_cache::KeyCache>,
 }
 
 /// The ingress router (testable without a socket).

@@ -66,7 +66,7 @@ pub async fn post_one(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let key = auth::authenticate(&state.store, &headers).await?;
+    let key = auth::authenticate_cached(&state.key_cache, &state.store, &headers).await?;
     let value = json_body(&headers, body)?;
     let envelope = admit(&key, value, idempotency_header(&headers)?)?;
     publish::envelope(&state, &envelope).await?;
@@ -80,7 +80,7 @@ pub async fn post_batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
-    let key = auth::authenticate(&state.store, &headers).await?;
+    let key = auth::authenticate_cached(&state.key_cache, &state.store, &headers).await?;
     let batch: Batch = serde_json::from_value(json_body(&headers, body)?)
         .map_err(|e| Problem::malformed(format!("expected {{\"messages\": [...]}}: {e}")))?;
     if batch.messages.is_empty() || batch.messages.len() > MAX_BATCH {
