@@ -138,15 +138,24 @@ async fn database_outage_gives_503_to_unknown_keys_and_recovers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_broker_or_database_at_start_is_a_clear_error() {
     let h = Harness::start().await;
+    // What `start` says when one dependency is unreachable: the URL (no password) and the
+    // variable to fix.
+    let start_error = |settings: switchyard_cli::settings::Settings| {
+        let run = h.run.clone();
+        async move {
+            let set =
+                std::collections::BTreeSet::from([switchyard_cli::components::Component::Ingress]);
+            let token = tokio_util::sync::CancellationToken::new();
+            let err = switchyard_cli::components::start(&set, &settings, &run, token)
+                .await
+                .err()
+                .expect("start fails");
+            format!("{err:#}")
+        }
+    };
     let mut settings = h.settings.clone();
     settings.amqp_url = "amqp://guest:secret@127.0.0.1:1/%2f".into();
-    let set = std::collections::BTreeSet::from([switchyard_cli::components::Component::Ingress]);
-    let token = tokio_util::sync::CancellationToken::new();
-    let err = switchyard_cli::components::start(&set, &settings, &h.run, token.clone())
-        .await
-        .err()
-        .unwrap();
-    let text = format!("{err:#}");
+    let text = start_error(settings).await;
     assert!(
         text.contains("127.0.0.1:1")
             && text.contains("SWITCHYARD_AMQP_URL")
@@ -156,11 +165,7 @@ async fn unreachable_broker_or_database_at_start_is_a_clear_error() {
 
     let mut settings = h.settings.clone();
     settings.database_url = "postgres://postgres:secret@127.0.0.1:1/test".into();
-    let err = switchyard_cli::components::start(&set, &settings, &h.run, token)
-        .await
-        .err()
-        .unwrap();
-    let text = format!("{err:#}");
+    let text = start_error(settings).await;
     assert!(
         text.contains("127.0.0.1:1")
             && text.contains("SWITCHYARD_DATABASE_URL")

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -260,6 +259,28 @@ struct Http {
     size: usize,
 }
 
+/// Runs `job(i)` for every `i` in `0..count`, spread over `clients` concurrent workers that
+/// each take the next index; returns all results.
+async fn fan_out<T, F, Fut>(count: usize, clients: usize, job: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let next = AtomicUsize::new(0);
+    let worker = || async {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                return Ok::<_, anyhow::Error>(out);
+            }
+            out.push(job(i).await?);
+        }
+    };
+    let all = futures_util::future::try_join_all((0..clients.max(1)).map(|_| worker())).await?;
+    Ok(all.into_iter().flatten().collect())
+}
+
 impl Http {
     /// The SMS body of message `index` of stage `tag`: `bench <tag> <index> xxx…`, `size` long.
     fn body(&self, tag: &str, index: usize) -> String {
@@ -281,90 +302,54 @@ impl Http {
         clients: usize,
         rate: Option<f64>,
     ) -> anyhow::Result<Vec<Sent>> {
-        let next = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
-        let tasks = (0..clients.max(1)).map(|_| {
-            let next = next.clone();
-            async move {
-                let mut sent = Vec::new();
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    if index >= n {
-                        return Ok::<_, anyhow::Error>(sent);
-                    }
-                    if let Some(rate) = rate {
-                        tokio::time::sleep_until(
-                            (started + Duration::from_secs_f64(index as f64 / rate)).into(),
-                        )
-                        .await;
-                    }
-                    let (at, t) = (chrono::Utc::now(), Instant::now());
-                    let url = format!("{}/v1/messages", self.base);
-                    let response = self
-                        .client
-                        .post(url)
-                        .bearer_auth(&self.token)
-                        .json(&self.message(tag, index))
-                        .send()
-                        .await?;
-                    anyhow::ensure!(
-                        response.status() == 202,
-                        "ingress answered {}",
-                        response.status()
-                    );
-                    sent.push(Sent {
-                        index,
-                        at,
-                        latency: t.elapsed(),
-                    });
-                }
+        fan_out(n, clients, |index| async move {
+            if let Some(rate) = rate {
+                tokio::time::sleep_until(
+                    (started + Duration::from_secs_f64(index as f64 / rate)).into(),
+                )
+                .await;
             }
-        });
-        Ok(futures_util::future::try_join_all(tasks)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+            let (at, t) = (chrono::Utc::now(), Instant::now());
+            self.post("/v1/messages", &self.message(tag, index)).await?;
+            Ok(Sent {
+                index,
+                at,
+                latency: t.elapsed(),
+            })
+        })
+        .await
     }
 
     /// Posts `n` messages in batches of 100; returns each batch's latency.
     async fn post_batches(&self, n: usize, clients: usize) -> anyhow::Result<Vec<Duration>> {
-        let batches = n.div_ceil(100);
-        let next = Arc::new(AtomicUsize::new(0));
-        let tasks = (0..clients.max(1)).map(|_| {
-            let next = next.clone();
-            async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let b = next.fetch_add(1, Ordering::Relaxed);
-                    if b >= batches {
-                        return Ok::<_, anyhow::Error>(latencies);
-                    }
-                    let items: Vec<_> = (b * 100..((b + 1) * 100).min(n))
-                        .map(|i| self.message("batch", i))
-                        .collect();
-                    let t = Instant::now();
-                    let url = format!("{}/v1/messages/batch", self.base);
-                    let response = self
-                        .client
-                        .post(url)
-                        .bearer_auth(&self.token)
-                        .json(&json!({ "messages": items }))
-                        .send()
-                        .await?;
-                    anyhow::ensure!(
-                        response.status() == 202,
-                        "ingress answered {}",
-                        response.status()
-                    );
-                    latencies.push(t.elapsed());
-                }
-            }
-        });
-        Ok(futures_util::future::try_join_all(tasks)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        fan_out(n.div_ceil(100), clients, |b| async move {
+            let items: Vec<_> = (b * 100..((b + 1) * 100).min(n))
+                .map(|i| self.message("batch", i))
+                .collect();
+            let t = Instant::now();
+            self.post("/v1/messages/batch", &json!({ "messages": items }))
+                .await?;
+            Ok(t.elapsed())
+        })
+        .await
+    }
+
+    /// Posts `body` to `path`; anything but 202 is an error.
+    async fn post(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<()> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 202,
+            "ingress answered {}",
+            response.status()
+        );
+        Ok(())
     }
 }
