@@ -80,19 +80,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn print_banner(running: &components::Running) {
+    use std::io::Write as _;
+    // A closed stdout (the reader went away) must not take the service down with it.
+    let mut out = std::io::stdout().lock();
     if let Some(addr) = running.ingress {
-        println!("ingress        http://{addr}  (POST /v1/messages)");
+        let _ = writeln!(out, "ingress        http://{addr}  (POST /v1/messages)");
     }
     if let Some(sandbox) = &running.sandbox {
-        println!(
+        let _ = writeln!(
+            out,
             "sandbox        {}  (GET /_sandbox/requests)",
             sandbox.base_url()
         );
     }
-    println!(
+    let _ = writeln!(
+        out,
         "metrics        http://{}/metrics  (/healthz, /readyz)",
         running.metrics
     );
+    let _ = out.flush();
 }
 
 /// SIGTERM (Kubernetes, systemd) and Ctrl-C.
