@@ -118,27 +118,43 @@ async fn list(state: AppState, incoming: Incoming, account: String, query: Strin
         .and_then(|p| p.parse().ok())
         .unwrap_or(50usize)
         .clamp(1, 1000);
+    let page_number: usize = param("Page").and_then(|p| p.parse().ok()).unwrap_or(0);
     let matches = |m: &Message| {
         to.as_ref().is_none_or(|t| &m.request.to == t)
             && from
                 .as_ref()
                 .is_none_or(|f| m.request.from.as_ref() == Some(f))
     };
-    let page: Vec<serde_json::Value> = state
-        .messages_where(matches)
+    let all = state.messages_where(matches);
+    let page: Vec<serde_json::Value> = all
         .iter()
+        .skip(page_number * page_size)
         .take(page_size)
         .map(Message::to_json)
         .collect();
     let uri = format!("/{API_VERSION}/Accounts/{account}/Messages.json");
+    // Twilio pages with a `next_page_uri` the client follows as is.
+    let page_uri = |number: usize| {
+        let mut query: Vec<(&str, String)> = vec![
+            ("PageSize", page_size.to_string()),
+            ("Page", number.to_string()),
+        ];
+        query.extend(to.iter().map(|t| ("To", t.clone())));
+        query.extend(from.iter().map(|f| ("From", f.clone())));
+        format!(
+            "{uri}?{}",
+            serde_urlencoded::to_string(&query).unwrap_or_default()
+        )
+    };
+    let more = all.len() > (page_number + 1) * page_size;
     let body = json!({
         "messages": page,
-        "page": 0,
+        "page": page_number,
         "page_size": page_size,
-        "uri": uri,
-        "first_page_uri": uri,
-        "next_page_uri": null,
-        "previous_page_uri": null,
+        "uri": page_uri(page_number),
+        "first_page_uri": page_uri(0),
+        "next_page_uri": more.then(|| page_uri(page_number + 1)),
+        "previous_page_uri": (page_number > 0).then(|| page_uri(page_number - 1)),
     });
     Answer {
         response: Json(body).into_response(),

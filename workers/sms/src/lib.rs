@@ -91,13 +91,11 @@ impl SmsWorker {
         since: DateTime<Utc>,
     ) -> Result<Option<Done>, SmsError> {
         let text = self.text(sms)?;
-        // Twilio's dates have whole seconds.
-        let since = since.timestamp();
-        let found = self.twilio.recent_to(&sms.to).await?.into_iter().find(|m| {
-            let created =
-                DateTime::parse_from_rfc2822(&m.date_created).map_or(i64::MIN, |d| d.timestamp());
-            m.body == text && m.to == sms.to && created >= since
-        });
+        let sent = self
+            .twilio
+            .sent_to_since(&sms.to, since.timestamp())
+            .await?;
+        let found = sent.into_iter().find(|m| m.body == text && m.to == sms.to);
         let Some(message) = found else {
             return Ok(None);
         };

@@ -59,6 +59,15 @@ pub struct ListedMessage {
 #[derive(Deserialize)]
 struct MessagePage {
     messages: Vec<ListedMessage>,
+    next_page_uri: Option<String>,
+}
+
+/// Pages read at most when looking for an interrupted send (50 messages each).
+const MAX_PAGES: usize = 20;
+
+/// When Twilio created `m`, in Unix seconds (`i64::MIN` if unreadable).
+fn created(m: &ListedMessage) -> i64 {
+    chrono::DateTime::parse_from_rfc2822(&m.date_created).map_or(i64::MIN, |d| d.timestamp())
 }
 
 #[derive(Deserialize)]
@@ -116,19 +125,40 @@ impl Twilio {
             .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))
     }
 
-    /// The most recent messages to `to` (newest first, one page of 50): enough to find a send
-    /// that a crash interrupted a few minutes ago.
-    pub async fn recent_to(&self, to: &str) -> Result<Vec<ListedMessage>, SmsError> {
-        let request = self
+    /// Messages to `to` created at or after `since` (whole seconds, as Twilio dates are),
+    /// newest first: pages are followed until they reach older messages, at most
+    /// [`MAX_PAGES`] of them.
+    pub async fn sent_to_since(
+        &self,
+        to: &str,
+        since: i64,
+    ) -> Result<Vec<ListedMessage>, SmsError> {
+        let mut found = Vec::new();
+        let mut request = self
             .client
             .get(self.url("/Messages.json"))
             .query(&[("To", to), ("PageSize", "50")]);
-        let response = self.call(request).await?;
-        let page: MessagePage = response
-            .json()
-            .await
-            .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))?;
-        Ok(page.messages)
+        for _ in 0..MAX_PAGES {
+            let page: MessagePage = self
+                .call(request)
+                .await?
+                .json()
+                .await
+                .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))?;
+            let before = found.len();
+            found.extend(page.messages.into_iter().filter(|m| created(m) >= since));
+            let reached_older = found.len() - before < 50;
+            match page.next_page_uri {
+                Some(next) if !reached_older => {
+                    request = self.client.get(format!(
+                        "{}{next}",
+                        self.config.base_url.trim_end_matches('/')
+                    ));
+                }
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 
     /// Fetches the account: proves Twilio is up and the credentials work, sends nothing.
