@@ -10,6 +10,21 @@ use switchyard_store::DeliveryStatus;
 const STATE: &str = "switchyard_circuit_breaker_state{integration=\"sms\"}";
 const ACTIVE: &str = "switchyard_consumer_active{integration=\"sms\"}";
 
+/// Posts the messages `outage <i>` for `range`; each is accepted (202). Returns their ids.
+async fn send(h: &Harness, range: std::ops::Range<usize>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in range {
+        let id = new_id();
+        let status = h
+            .send_sms(&id, "+15005550006", &format!("outage {i}"))
+            .await
+            .status();
+        assert_eq!(status, 202);
+        ids.push(id);
+    }
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn outage_pauses_consumption_and_recovery_delivers_everything() {
     let h = Harness::start().await;
@@ -21,17 +36,7 @@ async fn outage_pauses_consumption_and_recovery_delivers_everything() {
         }),
         ..Default::default()
     });
-    let mut ids = Vec::new();
-    for i in 0..6 {
-        let id = new_id();
-        assert_eq!(
-            h.send_sms(&id, "+15005550006", &format!("outage {i}"))
-                .await
-                .status(),
-            202
-        );
-        ids.push(id);
-    }
+    let mut ids = send(&h, 0..6).await;
     eventually(
         Duration::from_secs(10),
         "breaker open and consumer stopped",
@@ -42,16 +47,7 @@ async fn outage_pauses_consumption_and_recovery_delivers_everything() {
     .await;
 
     // More traffic while open: accepted by the ingress, waiting in the queue.
-    for i in 6..16 {
-        let id = new_id();
-        assert_eq!(
-            h.send_sms(&id, "+15005550006", &format!("outage {i}"))
-                .await
-                .status(),
-            202
-        );
-        ids.push(id);
-    }
+    ids.extend(send(&h, 6..16).await);
     let sends = || {
         h.sandbox
             .requests()

@@ -1,13 +1,8 @@
 //! Who may do what: roles and message-type scopes of an API key. No I/O here.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::ParseEnumError;
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,6 +15,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 2] = [Role::Publisher, Role::Admin];
+
     /// The name stored in the database and used in JSON and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,27 +27,7 @@ impl Role {
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "publisher" => Ok(Role::Publisher),
-            "admin" => Ok(Role::Admin),
-            _ => Err(ParseEnumError {
-                kind: "role",
-                value: s.to_owned(),
-                expected: "publisher, admin",
-            }),
-        }
-    }
-}
+crate::text_enum::text_enum!(Role, "role", "publisher, admin");
 
 /// An API key as stored; the token itself is never stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,11 +1,6 @@
 //! The lifecycle of one delivery and the order its statuses may follow.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
-
-use crate::ParseEnumError;
 
 /// Where a delivery stands. Statuses only move forward:
 /// `accepted < queued < sent < {delivered, undelivered, failed, parked}`.
@@ -89,26 +84,11 @@ impl DeliveryStatus {
     }
 }
 
-impl fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryStatus {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| ParseEnumError {
-                kind: "delivery status",
-                value: s.to_owned(),
-                expected: "accepted, queued, sent, delivered, undelivered, failed, parked",
-            })
-    }
-}
+crate::text_enum::text_enum!(
+    DeliveryStatus,
+    "delivery status",
+    "accepted, queued, sent, delivered, undelivered, failed, parked"
+);
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,7 @@ mod idempotency;
 mod migrations;
 mod provider_statuses;
 mod schema;
+mod text_enum;
 mod token;
 
 use std::fmt;

@@ -1,11 +1,6 @@
 //! Where a parked message stands in the workbench.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
-
-use crate::ParseEnumError;
 
 /// The life of a dead letter: it is `parked` until someone replays it, replaces it with an
 /// edited message (`resolved`), purges it, or retention archives it.
@@ -47,26 +42,11 @@ impl DeadLetterStatus {
     }
 }
 
-impl fmt::Display for DeadLetterStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeadLetterStatus {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| ParseEnumError {
-                kind: "dead-letter status",
-                value: s.to_owned(),
-                expected: "parked, replayed, resolved, purged, archived",
-            })
-    }
-}
+crate::text_enum::text_enum!(
+    DeadLetterStatus,
+    "dead-letter status",
+    "parked, replayed, resolved, purged, archived"
+);
 
 #[cfg(test)]
 mod tests {
