@@ -2,7 +2,9 @@
 //! exchange names), its own provider sandbox, an ingress on a free port, and workers it can
 //! start, stop gracefully or kill — all against the real local RabbitMQ and Postgres.
 
+pub mod fault_world;
 pub mod proxy;
+pub mod throwaway;
 
 use std::collections::BTreeSet;
 use std::future::Future;

@@ -1,7 +1,8 @@
 //! The runtime's promises, checked with a minimal worker so that every failure mode can be
 //! forced: a panicking handler is parked and the worker keeps going; retryable errors are parked
-//! once attempts run out; a handler that overruns its timeout with a side effect is parked (its
-//! outcome is unknown) rather than repeated; the standard metrics move.
+//! once attempts run out; a handler that overruns its timeout with a side effect is retried
+//! only through reconciliation (its outcome is unknown), never blindly repeated; the standard
+//! metrics move.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +44,10 @@ impl Classify for EchoError {
 #[derive(Clone, Default)]
 struct Echo {
     handled: Arc<Mutex<Vec<String>>>,
+    /// Ids whose slow handler began (its side effect may have happened).
+    slow_started: Arc<Mutex<Vec<String>>>,
+    /// Ids that reconciliation found already done.
+    reconciled: Arc<Mutex<Vec<String>>>,
 }
 
 impl Worker for Echo {
@@ -56,6 +61,10 @@ impl Worker for Echo {
             "panic" => panic!("handler bug for {}", ctx.message_id),
             "transient" => Err(EchoError::Transient),
             "slow" => {
+                self.slow_started
+                    .lock()
+                    .unwrap()
+                    .push(ctx.message_id.clone());
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 Ok(Done::default())
             }
@@ -73,9 +82,13 @@ impl Worker for Echo {
     async fn reconcile(
         &self,
         _: &EchoJob,
-        _: &DeliveryContext,
+        ctx: &DeliveryContext,
         _: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Done>, EchoError> {
+        if self.slow_started.lock().unwrap().contains(&ctx.message_id) {
+            self.reconciled.lock().unwrap().push(ctx.message_id.clone());
+            return Ok(Some(Done::default()));
+        }
         Ok(None)
     }
 
@@ -286,17 +299,25 @@ async fn the_rate_limit_spaces_provider_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_timed_out_side_effect_is_parked_not_repeated() {
+async fn a_timed_out_side_effect_is_reconciled_not_repeated() {
     let s = setup().await;
     s.publish("slow").await;
-    eventually(Duration::from_secs(10), "parked", || async {
-        s.broker.queue_depth(&s.dead()).await.unwrap() == 1
+    eventually(Duration::from_secs(10), "reconciled", || async {
+        s.echo.reconciled.lock().unwrap().len() == 1
     })
     .await;
-    let parked = drain_queue(&s.broker, &s.dead()).await;
     assert_eq!(
-        parked[0].header(props::ERROR_CODE).as_deref(),
-        Some("handler_timeout_outcome_unknown")
+        s.echo.slow_started.lock().unwrap().len(),
+        1,
+        "the handler ran once; the retry asked the provider instead of acting again"
     );
+    assert_eq!(s.broker.queue_depth(&s.dead()).await.unwrap(), 0);
+    eventually(Duration::from_secs(5), "counted", || async {
+        sample(
+            &s.metrics,
+            "switchyard_messages_finished_total{integration=\"echo\",outcome=\"succeeded\"}",
+        ) == 1.0
+    })
+    .await;
     s.finish().await;
 }

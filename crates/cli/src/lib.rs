@@ -1,5 +1,5 @@
 //! The `switchyard` binary's library: command-line arguments, settings, and the wiring that
-//! starts components. The binary (`main.rs`) only parses and dispatches; tests start components
+//! starts components. The binary (`main.rs`) only calls [`entry::main`]; tests start components
 //! through [`components::start`] exactly as the binary does.
 
 pub mod bench;
@@ -7,4 +7,5 @@ pub mod cli;
 pub mod commands;
 pub mod components;
 pub mod dlq;
+pub mod entry;
 pub mod settings;

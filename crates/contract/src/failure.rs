@@ -29,13 +29,22 @@ pub enum Failure {
         /// Bounded error code.
         code: &'static str,
     },
+    /// The request may have reached the provider, but no answer came back (a timeout or a
+    /// connection lost mid-request), so whether the side effect happened is unknown. It is
+    /// retried like [`Failure::Retryable`], but the idempotency claim is kept and the next
+    /// attempt first asks the provider ([`crate::Worker::reconcile`]) instead of resending
+    /// blindly. Labelled `retryable` in metrics and parking headers.
+    OutcomeUnknown {
+        /// Bounded error code.
+        code: &'static str,
+    },
 }
 
 impl Failure {
     /// The class, as used in metric labels and parking headers.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Failure::Retryable { .. } => ErrorClass::Retryable,
+            Failure::Retryable { .. } | Failure::OutcomeUnknown { .. } => ErrorClass::Retryable,
             Failure::RateLimited { .. } => ErrorClass::RateLimited,
             Failure::Permanent { .. } => ErrorClass::Permanent,
         }
@@ -46,7 +55,8 @@ impl Failure {
         match self {
             Failure::Retryable { code, .. }
             | Failure::RateLimited { code, .. }
-            | Failure::Permanent { code } => code,
+            | Failure::Permanent { code }
+            | Failure::OutcomeUnknown { code } => code,
         }
     }
 
@@ -56,7 +66,7 @@ impl Failure {
             Failure::Retryable { retry_after, .. } | Failure::RateLimited { retry_after, .. } => {
                 *retry_after
             }
-            Failure::Permanent { .. } => None,
+            Failure::Permanent { .. } | Failure::OutcomeUnknown { .. } => None,
         }
     }
 
@@ -64,7 +74,16 @@ impl Failure {
     /// breaker). A permanent error is about the message, and a rate limit is the provider
     /// working as designed, so neither opens the breaker.
     pub fn indicates_outage(&self) -> bool {
-        matches!(self, Failure::Retryable { .. })
+        matches!(
+            self,
+            Failure::Retryable { .. } | Failure::OutcomeUnknown { .. }
+        )
+    }
+
+    /// Whether the provider may have acted although the attempt failed: the next attempt
+    /// must reconcile before it repeats the side effect.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Failure::OutcomeUnknown { .. })
     }
 }
 
@@ -151,5 +170,23 @@ mod tests {
         assert!(!permanent.indicates_outage());
         assert_eq!(permanent.class().as_str(), "permanent");
         assert_eq!(limited.code(), "rate_limited");
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_retried_as_retryable_and_flagged_for_reconciliation() {
+        let unknown = Failure::OutcomeUnknown {
+            code: "provider_timeout_outcome_unknown",
+        };
+        assert!(unknown.indicates_outage());
+        assert!(unknown.outcome_unknown());
+        assert_eq!(unknown.class(), ErrorClass::Retryable);
+        assert_eq!(unknown.retry_after(), None);
+        assert!(
+            !Failure::Retryable {
+                code: "x",
+                retry_after: None
+            }
+            .outcome_unknown()
+        );
     }
 }

@@ -45,8 +45,8 @@ pub fn classify_status(status: u16, retry_after: Option<Duration>) -> Failure {
 }
 
 /// Class of a request that got no response. A connection that never opened is safe to retry;
-/// a timeout after the request was sent is retried only when the call is idempotent, because
-/// the provider may already have acted on it.
+/// a timeout after the request was sent is a plain retry only when the call is idempotent;
+/// otherwise the provider may already have acted on it, and the retry must reconcile first.
 pub fn classify_transport(error: &reqwest::Error, idempotent: bool) -> Failure {
     if error.is_connect() {
         Failure::Retryable {
@@ -54,7 +54,7 @@ pub fn classify_transport(error: &reqwest::Error, idempotent: bool) -> Failure {
             retry_after: None,
         }
     } else if error.is_timeout() && !idempotent {
-        Failure::Permanent {
+        Failure::OutcomeUnknown {
             code: "provider_timeout_outcome_unknown",
         }
     } else if error.is_timeout() {
@@ -68,7 +68,7 @@ pub fn classify_transport(error: &reqwest::Error, idempotent: bool) -> Failure {
             retry_after: None,
         }
     } else {
-        Failure::Permanent {
+        Failure::OutcomeUnknown {
             code: "provider_io_error_outcome_unknown",
         }
     }
@@ -128,5 +128,31 @@ mod tests {
             classify_transport(&err, false).code(),
             "provider_unreachable"
         );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_after_sending_is_an_unknown_outcome_unless_idempotent() {
+        // A server that accepts the request and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let err = client(Duration::from_millis(200))
+            .post(format!("http://{addr}/"))
+            .body("x")
+            .send()
+            .await
+            .unwrap_err();
+        let not_idempotent = classify_transport(&err, false);
+        assert!(not_idempotent.outcome_unknown());
+        assert_eq!(not_idempotent.code(), "provider_timeout_outcome_unknown");
+        let idempotent = classify_transport(&err, true);
+        assert!(!idempotent.outcome_unknown());
+        assert_eq!(idempotent.code(), "provider_timeout");
+        silent.abort();
     }
 }

@@ -294,14 +294,28 @@ impl<W: Worker> Processor<W> {
                     // The provider answered (a permanent or rate-limit error): it is up.
                     self.breaker.success();
                 }
-                if side_effect
-                    && let Err(error) = self.ctx.store.release(W::NAME, &ctx.idempotency_key).await
-                {
-                    tracing::warn!(%error, "could not release the idempotency claim; it expires with its lease");
+                if side_effect {
+                    self.let_go_of_claim(&ctx.idempotency_key, &failed.failure)
+                        .await;
                 }
                 self.fail(delivery, incoming, envelope, failed, elapsed)
                     .await
             }
+        }
+    }
+
+    /// After a failed attempt: a claim whose side effect surely did not happen is released so
+    /// the retry claims afresh; one whose outcome is unknown is kept with its lease ended, so
+    /// the retry takes it over and reconciles with the provider before sending again.
+    async fn let_go_of_claim(&self, key: &str, failure: &Failure) {
+        let store = &self.ctx.store;
+        let result = if failure.outcome_unknown() {
+            store.expire_claim(W::NAME, key).await
+        } else {
+            store.release(W::NAME, key).await
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not let go of the idempotency claim; it expires with its lease");
         }
     }
 
@@ -325,10 +339,10 @@ impl<W: Worker> Processor<W> {
                 },
                 detail: format!("handler panicked: {}", panic_text(&panic)),
             }),
-            // A side effect may or may not have happened: retrying could send twice, so a
-            // person decides (parked). Without one, retrying is safe.
+            // A side effect may or may not have happened: the retry reconciles before it
+            // repeats anything. Without one, retrying is simply safe.
             Err(_) if side_effect => Err(Failed {
-                failure: Failure::Permanent {
+                failure: Failure::OutcomeUnknown {
                     code: "handler_timeout_outcome_unknown",
                 },
                 detail: format!(

@@ -18,7 +18,9 @@ pub enum Decision {
 /// Decides retry or park for `failure` on attempt number `attempt` (1-based).
 pub fn decide(policy: &QueuePolicy, failure: &Failure, attempt: u32) -> Decision {
     let retryable = match failure {
-        Failure::Retryable { .. } | Failure::RateLimited { .. } => true,
+        Failure::Retryable { .. }
+        | Failure::RateLimited { .. }
+        | Failure::OutcomeUnknown { .. } => true,
         Failure::Permanent { .. } => false,
     };
     if !retryable || attempt >= policy.max_attempts {

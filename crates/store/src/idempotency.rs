@@ -141,6 +141,20 @@ impl Store {
         Ok(())
     }
 
+    /// Ends the lease of a claim whose attempt may have had its side effect (the provider
+    /// call timed out): the row and its first-claim time stay, so the next attempt takes the
+    /// key over at once as [`Claim::TakenOver`] and reconciles with the provider first.
+    pub async fn expire_claim(&self, integration: &str, key: &str) -> Result<(), StoreError> {
+        use idempotency_keys::dsl;
+        let mut conn = self.conn().await?;
+        diesel::update(dsl::idempotency_keys.find((integration, key)))
+            .filter(dsl::state.eq("in_progress"))
+            .set(dsl::lease_until.eq(diesel::dsl::now))
+            .execute(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Gives up a claim after an attempt that had no side effect, so a retry can claim the
     /// key again at once instead of waiting out the lease. A succeeded key is never released.
     pub async fn release(&self, integration: &str, key: &str) -> Result<(), StoreError> {
