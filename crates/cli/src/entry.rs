@@ -11,7 +11,16 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs `switchyard` with the process's arguments and returns its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    main_with(std::env::args_os())
+}
+
+/// Runs `switchyard` with `args` (the first is the program name), as [`main`] does.
+pub fn main_with<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     // The bench prints a table; per-delivery logs would drown it.
     let filter = if matches!(cli.command, Command::Bench(_)) {
         "warn"
