@@ -240,7 +240,14 @@ async fn templates_render_and_a_missing_variable_parks() {
     let expected = "Reminder: Ada's fee of 45.00 is due on 2026-12-04. Reply STOP to opt out.";
     assert_eq!(h.sends_with_body(expected), 1);
     let bad_attempt = &h.store.attempts(&bad).await.unwrap()[0];
-    assert_eq!(bad_attempt.error_code.as_deref(), Some("template_failed"));
+    assert_eq!(
+        bad_attempt.error_code.as_deref(),
+        Some("template_variable_missing")
+    );
+    // The parked copy says which variable, so the publisher can fix its message.
+    let parked = drain_queue(&worker.broker, &format!("{}.sms.dead", h.namespace)).await;
+    let reason = parked[0].header(props::REASON).unwrap_or_default();
+    assert!(reason.contains("\"amount\""), "{reason}");
     worker.stop().await;
     h.finish().await;
 }

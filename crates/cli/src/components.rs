@@ -237,8 +237,8 @@ pub fn sms_worker(
         switchyard_runtime::http::client(Duration::from_secs(run.provider_timeout_secs)),
         metrics,
     );
-    let templates = Templates::load(&run.templates.join("sms"))
-        .map_err(|e| anyhow::anyhow!("SMS templates: {e}"))?;
+    let templates =
+        Templates::load(&run.templates).map_err(|e| anyhow::anyhow!("templates: {e}"))?;
     let settings = SmsSettings {
         default_from: Some(run.sms_from.clone()),
         messaging_service_sid: run.sms_messaging_service_sid.clone(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use switchyard_contract::{Classify, Failure};
 use switchyard_runtime::http;
 use switchyard_store::StoreError;
+use switchyard_templates::RenderError;
 
 /// Everything that can go wrong delivering an SMS. `Display` never shows a full phone number.
 #[derive(Debug, thiserror::Error)]
@@ -29,17 +30,13 @@ pub enum SmsError {
     /// so this is not retried (that could send it twice).
     #[error("unexpected response from Twilio: {0}")]
     UnexpectedResponse(String),
-    /// `template` names no file under templates/sms/.
-    #[error("unknown SMS template `{0}`")]
-    UnknownTemplate(String),
-    /// The template failed to render (e.g. a variable is missing).
-    #[error("template `{name}` failed: {reason}")]
-    Template {
-        /// Template name.
-        name: String,
-        /// minijinja's explanation.
-        reason: String,
-    },
+    /// The template is unknown, needs a variable the message lacks, or failed to render.
+    #[error(transparent)]
+    Template(#[from] RenderError),
+    /// The message gives neither `body` nor `template` (the schema forbids it; a message
+    /// published straight to AMQP may still try).
+    #[error("the message gives neither body nor template")]
+    NoText,
     /// Neither the message nor the configuration gives a sender.
     #[error(
         "no sender: set `from` or `messaging_service_sid` in the message, or configure a default sender"
@@ -66,18 +63,25 @@ impl Classify for SmsError {
             SmsError::UnexpectedResponse(_) => Failure::Permanent {
                 code: "unexpected_response",
             },
-            SmsError::UnknownTemplate(_) => Failure::Permanent {
-                code: "unknown_template",
+            SmsError::Template(e) => Failure::Permanent {
+                code: template_code(e),
             },
-            SmsError::Template { .. } => Failure::Permanent {
-                code: "template_failed",
-            },
+            SmsError::NoText => Failure::Permanent { code: "no_text" },
             SmsError::NoSender => Failure::Permanent { code: "no_sender" },
             SmsError::Store(_) => Failure::Retryable {
                 code: "store_unavailable",
                 retry_after: None,
             },
         }
+    }
+}
+
+/// The bounded code of a template error (the variable name stays in the detail).
+fn template_code(error: &RenderError) -> &'static str {
+    match error {
+        RenderError::Unknown { .. } => "unknown_template",
+        RenderError::MissingVariable { .. } => "template_variable_missing",
+        RenderError::Failed { .. } => "template_failed",
     }
 }
 
@@ -152,7 +156,12 @@ mod tests {
     #[test]
     fn template_and_sender_mistakes_park() {
         assert_eq!(
-            SmsError::UnknownTemplate("x".into()).classify().class(),
+            SmsError::Template(RenderError::Unknown {
+                name: "sms/x.txt".into(),
+                searched: "default/en".into()
+            })
+            .classify()
+            .class(),
             ErrorClass::Permanent
         );
         assert_eq!(SmsError::NoSender.classify().class(), ErrorClass::Permanent);

@@ -29,6 +29,8 @@ pub struct SendSms {
     /// Template variables.
     #[serde(default)]
     pub vars: Map<String, serde_json::Value>,
+    /// Locale of the template (`fr`, `fr-CA`); English when absent.
+    pub locale: Option<String>,
     /// Sender override.
     pub from: Option<String>,
     /// Messaging Service override.

@@ -7,7 +7,6 @@
 mod error;
 pub mod job;
 pub mod provider;
-pub mod templates;
 
 use chrono::{DateTime, Utc};
 use switchyard_contract::{DeliveryContext, Done, Worker};
@@ -17,7 +16,7 @@ use switchyard_telemetry::mask;
 pub use error::SmsError;
 pub use job::{SendSms, SmsJob, StatusReport};
 pub use provider::{Twilio, TwilioConfig};
-pub use templates::Templates;
+pub use switchyard_templates::Templates;
 
 /// Sender and callback settings.
 #[derive(Clone, Debug, Default)]
@@ -49,16 +48,18 @@ impl SmsWorker {
         }
     }
 
-    /// The text to send: the literal body or the rendered template.
-    fn text(&self, sms: &SendSms) -> Result<String, SmsError> {
+    /// The text to send: the literal body, or the template `sms/<name>.txt` rendered for the
+    /// message's tenant and locale.
+    fn text(&self, sms: &SendSms, ctx: &DeliveryContext) -> Result<String, SmsError> {
         match (&sms.body, &sms.template) {
             (Some(body), _) => Ok(body.clone()),
-            (None, Some(name)) => self.templates.render(name, &sms.vars),
-            // The schema forbids this; a message published straight to AMQP may still try.
-            (None, None) => Err(SmsError::Template {
-                name: String::new(),
-                reason: "neither body nor template given".into(),
-            }),
+            (None, Some(name)) => Ok(self.templates.render(
+                ctx.tenant.as_deref(),
+                sms.locale.as_deref(),
+                &format!("sms/{name}.txt"),
+                &sms.vars,
+            )?),
+            (None, None) => Err(SmsError::NoText),
         }
     }
 
@@ -90,7 +91,7 @@ impl SmsWorker {
         ctx: &DeliveryContext,
         since: DateTime<Utc>,
     ) -> Result<Option<Done>, SmsError> {
-        let text = self.text(sms)?;
+        let text = self.text(sms, ctx)?;
         let sent = self
             .twilio
             .sent_to_since(&sms.to, since.timestamp())
@@ -107,7 +108,7 @@ impl SmsWorker {
     }
 
     async fn send(&self, sms: SendSms, ctx: &DeliveryContext) -> Result<Done, SmsError> {
-        let body = self.text(&sms)?;
+        let body = self.text(&sms, ctx)?;
         let sender = sms
             .messaging_service_sid
             .as_deref()
