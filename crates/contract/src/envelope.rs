@@ -1,6 +1,6 @@
 //! The envelope: the one JSON shape every message has, on the wire and in the broker.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -89,6 +89,15 @@ impl Envelope {
             errors.push(FieldError::new(
                 "/type",
                 "must look like `<integration>.<action>` in lower case, e.g. `sms.send`",
+            ));
+        }
+        // RFC 3339 years have four digits. chrono also reads signed and longer years, and an
+        // offset can carry 0000-01-01 or 9999-12-31 across the edge in UTC; such an instant
+        // would be published as `-0001-…` or `+10000-…`, which strict RFC 3339 parsers refuse.
+        if !(0..=9999).contains(&self.occurred_at.year()) {
+            errors.push(FieldError::new(
+                "/occurred_at",
+                "must be an RFC 3339 time between the years 0000 and 9999 in UTC",
             ));
         }
         if errors.is_empty() {
@@ -186,6 +195,32 @@ mod tests {
             "sms", "sms.", ".send", "Sms.send", "sms send", "sms.*", "sms.#",
         ] {
             assert!(!is_valid_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn occurred_at_must_stay_within_rfc_3339_years() {
+        // Found by the envelope_decode fuzz target: chrono accepted a signed five-digit year and
+        // the envelope was re-published as `-1920-11-28T10:00:00Z`.
+        for outside in [
+            "-01920-11-28T10:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-01:00",
+        ] {
+            let mut e = serde_json::to_value(envelope()).unwrap();
+            e["occurred_at"] = json!(outside);
+            let e: Envelope = serde_json::from_value(e).expect("chrono reads it");
+            let errors = e.check().expect_err(outside);
+            assert_eq!(errors[0].pointer, "/occurred_at", "{outside}");
+        }
+        for inside in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z"] {
+            let mut e = serde_json::to_value(envelope()).unwrap();
+            e["occurred_at"] = json!(inside);
+            let e: Envelope = serde_json::from_value(e).expect(inside);
+            assert_eq!(e.check(), Ok(()), "{inside}");
+            let published = serde_json::to_value(&e).unwrap();
+            assert_eq!(published["occurred_at"], inside);
         }
     }
 
