@@ -241,6 +241,30 @@ async fn bad_twilio_signatures_are_refused() {
         .await
         .unwrap();
     problem(response, 403).await;
+    // Correctly signed, but its MessageSid cannot make a message id (found by fuzzing).
+    let odd = [
+        ("MessageSid", "SM01\u{7}23"),
+        ("MessageStatus", "delivered"),
+    ];
+    let odd_params: Vec<(String, String)> = odd
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    let signed = switchyard_contract::signature::twilio::sign(
+        switchyard_sandbox::DEFAULT_AUTH_TOKEN,
+        &url,
+        &odd_params,
+    );
+    let response = h
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", signed)
+        .form(&odd)
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422).await;
+    assert_eq!(pointers(&body), ["/id"], "{body}");
     assert_nothing_published(&h).await;
     // The untampered request is accepted.
     let ok = h

@@ -63,6 +63,13 @@ pub enum Command {
         #[command(subcommand)]
         action: Box<crate::dlq::DlqAction>,
     },
+    /// What happened to a message: its status per integration, every status it went through
+    /// and every attempt (the same as `GET /v1/messages/{id}`).
+    Messages {
+        /// What to do.
+        #[command(subcommand)]
+        action: MessagesAction,
+    },
     /// The audit log of admin actions.
     Audit {
         /// What to do.
@@ -121,6 +128,19 @@ pub enum KeysAction {
     Revoke {
         /// The key's id (from `keys list`).
         id: String,
+    },
+}
+
+/// `switchyard messages …`.
+#[derive(Subcommand, Debug)]
+pub enum MessagesAction {
+    /// One message's history, e.g. `switchyard messages show 0193b8f0-5c4a-7c3e-9f1e-2a4b6c8d0e1f`.
+    Show {
+        /// The message id (the `id` the ingress answered with).
+        id: String,
+        /// JSON for scripts (the API's shape).
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{AuditAction, Cli, Command};
+use crate::cli::{AuditAction, Cli, Command, MessagesAction};
 use crate::{commands, components};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -70,6 +70,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Topology { action } => commands::topology(settings, action).await,
         Command::Keys { action } => commands::keys(settings, action).await,
         Command::Dlq { action } => crate::dlq::run(settings, action).await,
+        Command::Messages {
+            action: MessagesAction::Show { id, json },
+        } => crate::messages::show(settings, id, *json).await,
         Command::Audit {
             action: AuditAction::List { limit, json },
         } => crate::dlq::audit(settings, *limit, *json).await,

@@ -8,4 +8,5 @@ pub mod commands;
 pub mod components;
 pub mod dlq;
 pub mod entry;
+pub mod messages;
 pub mod settings;

@@ -8,6 +8,7 @@ pub mod key_cache;
 pub mod messages;
 pub mod problem;
 mod publish;
+pub mod status;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use switchyard_broker::Publisher;
 use switchyard_store::Store;
 use switchyard_telemetry::Metrics;
@@ -59,6 +60,7 @@ pub fn router(state: AppState, extra: Router) -> Router {
     Router::new()
         .route("/v1/messages", post(messages::post_one))
         .route("/v1/messages/batch", post(messages::post_batch))
+        .route("/v1/messages/{id}", get(status::get))
         .route("/webhooks/twilio/status", post(webhooks::twilio::status))
         .with_state(state)
         .merge(extra)

@@ -184,4 +184,16 @@ impl Store {
             .optional()?;
         row.map(DeliveryRecord::try_from).transpose()
     }
+
+    /// Every integration's delivery of `message_id` (usually one).
+    pub async fn deliveries_of(&self, message_id: &str) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = deliveries::table
+            .filter(deliveries::message_id.eq(message_id))
+            .order(deliveries::created_at)
+            .select(DeliveryRow::as_select())
+            .load(&mut conn)
+            .await?;
+        rows.into_iter().map(DeliveryRecord::try_from).collect()
+    }
 }

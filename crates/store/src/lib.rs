@@ -19,6 +19,7 @@ pub mod dead_letters;
 mod deliveries;
 mod delivery_status;
 mod error;
+mod history;
 mod idempotency;
 mod migrations;
 mod provider_statuses;
@@ -44,6 +45,7 @@ pub use dead_letters::{
 pub use deliveries::{DeliveryRecord, DeliveryUpdate};
 pub use delivery_status::DeliveryStatus;
 pub use error::{ParseEnumError, StoreError, mask_database_url};
+pub use history::{DeliveryEvent, MessageHistory};
 pub use idempotency::Claim;
 pub use provider_statuses::StatusRecorded;
 

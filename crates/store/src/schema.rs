@@ -37,6 +37,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Every status a delivery has had (written by a trigger on `deliveries`).
+    delivery_events (id) {
+        id -> Int8,
+        integration -> Text,
+        message_id -> Text,
+        status -> Text,
+        provider_ref -> Nullable<Text>,
+        error_code -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     /// Idempotency claims per (integration, key).
     idempotency_keys (integration, key) {
         integration -> Text,

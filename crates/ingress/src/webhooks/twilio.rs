@@ -66,6 +66,11 @@ pub async fn status(
         idempotency_key: None,
         payload: json!({ "provider_ref": sid, "status": status, "error_code": find("ErrorCode") }),
     };
+    // The id is built from MessageSid: a value no envelope may carry (a control character,
+    // over 200 bytes) is refused here rather than parked later as undecodable.
+    envelope
+        .check()
+        .map_err(|fields| Problem::invalid("MessageSid cannot identify a message", fields))?;
     switchyard_contract::catalogue::validate("sms.status", &envelope.payload)
         .map_err(|e| Problem::malformed(format!("unexpected callback content: {e}")))?;
     publish::envelope(&state, &envelope).await?;
