@@ -120,3 +120,39 @@ async fn an_idempotency_key_header_deduplicates_different_ids() {
     worker.stop().await;
     h.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_are_counted_by_encoding() {
+    let h = Harness::start().await;
+    let worker = h.start_worker().await;
+    let plain = new_id();
+    let long_polish = new_id();
+    assert_eq!(
+        h.send_sms(&plain, "+15005550006", "Trip fee due Friday")
+            .await
+            .status(),
+        202
+    );
+    // One character outside GSM-7 makes the whole text UCS-2: 80 characters are two parts.
+    let text = format!("Łukasz {}", "x".repeat(73));
+    assert_eq!(
+        h.send_sms(&long_polish, "+15005550006", &text)
+            .await
+            .status(),
+        202
+    );
+    eventually(Duration::from_secs(10), "both sent", || async {
+        h.status(&plain).await.is_some() && h.status(&long_polish).await.is_some()
+    })
+    .await;
+    let segments = |encoding: &str| {
+        switchyard_e2e::sample(
+            &worker.metrics,
+            &format!("switchyard_sms_segments_total{{encoding=\"{encoding}\"}}"),
+        )
+    };
+    assert_eq!(segments("gsm7"), 1.0);
+    assert_eq!(segments("ucs2"), 2.0);
+    worker.stop().await;
+    h.finish().await;
+}

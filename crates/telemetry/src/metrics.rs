@@ -75,6 +75,13 @@ pub struct RouteLabels {
     pub status: String,
 }
 
+/// Label: the encoding an SMS went out in (`gsm7` or `ucs2`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SmsEncodingLabel {
+    /// `gsm7` or `ucs2`.
+    pub encoding: String,
+}
+
 /// Label: ingress route.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -138,6 +145,8 @@ pub struct Metrics {
     pub dead_letters_replayed: Family<IntegrationLabel, Counter>,
     /// Dead letters purged.
     pub dead_letters_purged: Counter,
+    /// SMS parts sent, by encoding: what the provider bills.
+    pub sms_segments: Family<SmsEncodingLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -171,6 +180,7 @@ impl Metrics {
             dead_letters_ingested: Family::default(),
             dead_letters_replayed: Family::default(),
             dead_letters_purged: Counter::default(),
+            sms_segments: Family::default(),
         };
         m.register_all();
         m
@@ -281,6 +291,11 @@ impl Metrics {
             "switchyard_dead_letters_purged",
             "Dead letters purged",
             self.dead_letters_purged.clone(),
+        );
+        s.register(
+            "switchyard_sms_segments",
+            "SMS parts sent, by encoding (gsm7: 160/153 characters a part, ucs2: 70/67)",
+            self.sms_segments.clone(),
         );
     }
 

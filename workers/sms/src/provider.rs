@@ -5,7 +5,9 @@
 
 use serde::Deserialize;
 use switchyard_runtime::http;
+use switchyard_telemetry::metrics::SmsEncodingLabel;
 use switchyard_telemetry::{Metrics, mask};
+use switchyard_templates::sms_segments;
 
 use crate::SmsError;
 
@@ -119,10 +121,25 @@ impl Twilio {
         }
         let request = self.client.post(self.url("/Messages.json")).form(&form);
         let response = self.call(request).await?;
-        response
+        let created = response
             .json::<MessageResource>()
             .await
-            .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))
+            .map_err(|e| SmsError::UnexpectedResponse(e.to_string()))?;
+        self.count_segments(message.body);
+        Ok(created)
+    }
+
+    /// Counts the parts Twilio bills for `body` (a UCS-2 character triples the cost of a
+    /// long message, so operators watch this by encoding).
+    fn count_segments(&self, body: &str) {
+        let cost = sms_segments(body);
+        let label = SmsEncodingLabel {
+            encoding: cost.encoding.as_str().to_owned(),
+        };
+        self.metrics
+            .sms_segments
+            .get_or_create(&label)
+            .inc_by(cost.segments as u64);
     }
 
     /// Messages to `to` created at or after `since` (whole seconds, as Twilio dates are),
