@@ -4,6 +4,7 @@
 
 pub mod fault_world;
 pub mod proxy;
+pub mod push;
 pub mod throwaway;
 
 use std::collections::BTreeSet;
@@ -303,6 +304,7 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
         sandbox_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown_grace_secs: 5,
         provider_timeout_secs: 5,
+        push: Default::default(),
     }
 }
 

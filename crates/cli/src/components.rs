@@ -23,7 +23,7 @@ use crate::settings::{RunSettings, Settings};
 
 /// Every worker this binary can run, by its integration name. A test checks this list
 /// against the shipped `queues.toml`.
-pub const WORKERS: &[&str] = &[SmsWorker::NAME];
+pub const WORKERS: &[&str] = &[SmsWorker::NAME, switchyard_push::PushWorker::NAME];
 
 /// A component `switchyard run` can start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,6 +32,8 @@ pub enum Component {
     Ingress,
     /// The SMS worker.
     Sms,
+    /// The push worker (FCM, APNs).
+    Push,
     /// The provider sandbox.
     Sandbox,
     /// The dead-letter ingester (parking queues → Postgres).
@@ -44,10 +46,11 @@ impl FromStr for Component {
         match s {
             "ingress" => Ok(Component::Ingress),
             "sms" => Ok(Component::Sms),
+            "push" => Ok(Component::Push),
             "sandbox" => Ok(Component::Sandbox),
             "dead-letters" => Ok(Component::DeadLetters),
             other => Err(format!(
-                "unknown component `{other}`; choose from: all, ingress, sms, dead-letters, sandbox"
+                "unknown component `{other}`; choose from: all, ingress, sms, push, dead-letters, sandbox"
             )),
         }
     }
@@ -60,6 +63,10 @@ pub fn expand(names: &[String], run: &RunSettings) -> Result<BTreeSet<Component>
         if name == "all" {
             set.extend([Component::Ingress, Component::Sms, Component::DeadLetters]);
             if run.twilio_base_url.is_none() {
+                set.insert(Component::Sandbox);
+            }
+            set.insert(Component::Push);
+            if run.push.uses_sandbox() {
                 set.insert(Component::Sandbox);
             }
         } else {
@@ -156,6 +163,26 @@ pub async fn start(
             depth_interval: Duration::from_secs(5),
         };
         let worker = sms_worker(run, sandbox.as_ref(), store.clone(), metrics.clone())?;
+        let token = shutdown.clone();
+        tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
+    }
+    if components.contains(&Component::Push) {
+        let ctx = RuntimeContext {
+            broker: broker.clone(),
+            publisher: publisher.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            shutdown_grace: run.shutdown_grace(),
+            depth_interval: Duration::from_secs(5),
+        };
+        let deps = crate::push::PushDeps {
+            sandbox: sandbox.as_ref(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            publisher: publisher.clone(),
+            exchange: broker.topology().main_exchange(),
+        };
+        let worker = crate::push::push_worker(run, deps)?;
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }

@@ -9,4 +9,5 @@ pub mod components;
 pub mod dlq;
 pub mod entry;
 pub mod messages;
+pub mod push;
 pub mod settings;

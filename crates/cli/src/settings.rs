@@ -134,6 +134,10 @@ pub struct RunSettings {
     /// Timeout of each provider HTTP request, seconds.
     #[arg(long, env = "SWITCHYARD_PROVIDER_TIMEOUT", default_value_t = 10)]
     pub provider_timeout_secs: u64,
+
+    /// FCM and APNs (the push worker).
+    #[command(flatten)]
+    pub push: crate::push::PushSettings,
 }
 
 impl RunSettings {

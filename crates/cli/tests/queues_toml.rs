@@ -19,7 +19,11 @@ fn every_worker_has_a_queue_and_every_queue_a_worker() {
 fn every_catalogued_type_is_routed_to_its_integration_queue() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../queues.toml");
     let config = QueuesConfig::load(&path).unwrap();
-    for t in switchyard_contract::catalogue::types() {
+    // Events Switchyard publishes for the ERP are bound by the ERP's own queues, not a worker's.
+    let consumed = switchyard_contract::catalogue::types()
+        .iter()
+        .filter(|t| !t.is_outbound());
+    for t in consumed {
         let integration = switchyard_contract::envelope::integration_of(t.name);
         let policy = config
             .policy(integration)

@@ -37,6 +37,11 @@ pub enum PayloadError {
 const SCHEMAS: &[(&str, &str)] = &[
     ("sms.send", include_str!("../schemas/sms.send.json")),
     ("sms.status", include_str!("../schemas/sms.status.json")),
+    ("push.send", include_str!("../schemas/push.send.json")),
+    (
+        "push.token_invalidated",
+        include_str!("../schemas/push.token_invalidated.json"),
+    ),
 ];
 
 static CATALOGUE: LazyLock<Vec<MessageType>> = LazyLock::new(|| {
@@ -82,6 +87,13 @@ impl MessageType {
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// Whether Switchyard publishes this type for the ERP (an event such as
+    /// `push.token_invalidated`) rather than consuming it: no worker queue is bound to it.
+    /// Marked by `"x-switchyard-direction": "outbound"` in the schema.
+    pub fn is_outbound(&self) -> bool {
+        self.schema["x-switchyard-direction"] == "outbound"
     }
 
     /// The schema's one-line description.

@@ -27,6 +27,10 @@ pub struct SandboxConfig {
     pub listen: SocketAddr,
     /// The emulated Twilio account.
     pub twilio: TwilioConfig,
+    /// The emulated Firebase project (FCM HTTP v1 and its OAuth token endpoint).
+    pub fcm: FcmConfig,
+    /// The emulated APNs provider (HTTP/2).
+    pub apns: ApnsConfig,
     /// Faults active from the start; change them later with
     /// [`crate::SandboxHandle::set_faults`] or `PUT /_sandbox/faults`.
     pub faults: FaultConfig,
@@ -37,6 +41,8 @@ impl Default for SandboxConfig {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
             twilio: TwilioConfig::default(),
+            fcm: FcmConfig::default(),
+            apns: ApnsConfig::default(),
             faults: FaultConfig::default(),
         }
     }
@@ -82,6 +88,79 @@ impl fmt::Debug for TwilioConfig {
             .field("account_sid", &self.account_sid)
             .field("auth_token", &"***")
             .field("callback_delay", &self.callback_delay)
+            .finish()
+    }
+}
+
+/// The sandbox-only service account (`testdata/`): not secret, valid nowhere else.
+pub const SANDBOX_SERVICE_ACCOUNT: &str = include_str!("../testdata/fcm-service-account.json");
+/// The sandbox-only APNs key (`testdata/`): not secret, valid nowhere else.
+pub const SANDBOX_APNS_KEY: &str = include_str!("../testdata/apns-sandbox.p8");
+
+/// The emulated Firebase project: the service account whose JWT assertions the token
+/// endpoint accepts, and how long the access tokens it issues live.
+#[derive(Clone)]
+pub struct FcmConfig {
+    /// The service-account JSON (the worker is configured with the same file). Its
+    /// `project_id` is the project `messages:send` accepts; its key verifies assertions.
+    pub service_account_json: String,
+    /// `expires_in` of issued access tokens; the sandbox refuses them afterwards (401).
+    pub token_ttl: Duration,
+}
+
+impl Default for FcmConfig {
+    fn default() -> Self {
+        Self {
+            service_account_json: SANDBOX_SERVICE_ACCOUNT.to_owned(),
+            token_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Masks the key inside the JSON.
+impl fmt::Debug for FcmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FcmConfig")
+            .field("service_account_json", &"***")
+            .field("token_ttl", &self.token_ttl)
+            .finish()
+    }
+}
+
+/// The emulated APNs provider: the key provider tokens must be signed with, its ids, and the
+/// app's topic.
+#[derive(Clone)]
+pub struct ApnsConfig {
+    /// The `.p8` key (PKCS#8 PEM, P-256) the worker signs with; the sandbox verifies against
+    /// its public half.
+    pub key_pem: String,
+    /// The key id provider tokens must name (`kid`).
+    pub key_id: String,
+    /// The team id provider tokens must name (`iss`).
+    pub team_id: String,
+    /// The only `apns-topic` (bundle id) accepted.
+    pub topic: String,
+}
+
+impl Default for ApnsConfig {
+    fn default() -> Self {
+        Self {
+            key_pem: SANDBOX_APNS_KEY.to_owned(),
+            key_id: "SANDBOXKEY".to_owned(),
+            team_id: "SANDBOXTM1".to_owned(),
+            topic: "org.switchyard.sandbox".to_owned(),
+        }
+    }
+}
+
+/// Masks the key.
+impl fmt::Debug for ApnsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApnsConfig")
+            .field("key_pem", &"***")
+            .field("key_id", &self.key_id)
+            .field("team_id", &self.team_id)
+            .field("topic", &self.topic)
             .finish()
     }
 }

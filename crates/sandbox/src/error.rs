@@ -21,6 +21,9 @@ pub enum SandboxError {
     /// The initial faults are invalid.
     #[error("invalid sandbox faults: {0}; fix the fault configuration")]
     InvalidFaults(#[from] FaultError),
+    /// The emulated FCM or APNs credentials are unusable.
+    #[error("invalid sandbox push credentials: {0}")]
+    Credentials(String),
     /// The HTTP client for status callbacks could not be built.
     #[error("cannot build the HTTP client for status callbacks: {0}")]
     HttpClient(#[source] reqwest::Error),

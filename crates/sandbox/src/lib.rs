@@ -5,7 +5,8 @@
 //! the fake every test uses instead of a real provider. "Faithful" is the point: worker code
 //! written against the real API (paths, HTTP Basic auth, form fields, JSON resources, error
 //! bodies, signed status callbacks) runs unchanged against it, so what passes here passes
-//! against the provider. Today it emulates Twilio's Messages API.
+//! against the provider. It emulates Twilio's Messages API, FCM HTTP v1 with Google's OAuth
+//! token endpoint (`fcm.rs`), and APNs over HTTP/2 (`apns.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchyard_sandbox::SandboxError> {
@@ -23,12 +24,16 @@
 //! `GET /_sandbox/callbacks`, `GET|PUT /_sandbox/faults`.
 
 mod admin;
+mod apns;
 mod callbacks;
 mod config;
 mod error;
 mod faults;
+mod fcm;
 mod injector;
+mod jws;
 mod provider;
+mod push_accounts;
 mod record;
 mod state;
 mod twilio;
@@ -40,7 +45,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use config::{
-    DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PORT, SandboxConfig, TwilioConfig,
+    ApnsConfig, DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PORT, FcmConfig, SANDBOX_APNS_KEY,
+    SANDBOX_SERVICE_ACCOUNT, SandboxConfig, TwilioConfig,
 };
 pub use error::SandboxError;
 pub use faults::{FaultConfig, FaultError, Outage, RateLimit};
@@ -69,10 +75,16 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let bind_error = |source| SandboxError::Bind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let addr = listener.local_addr().map_err(bind_error)?;
-    let state = AppState::new(config.twilio, config.faults, http);
+    let push = push_accounts::PushAccounts::new(&config.fcm, &config.apns)
+        .map_err(SandboxError::Credentials)?;
+    let state = AppState::new(config.twilio, push, config.faults, http);
     tokio::spawn(serve(listener, state.clone()));
     tracing::info!(%addr, "provider sandbox listening");
-    Ok(SandboxHandle { addr, state })
+    Ok(SandboxHandle {
+        addr,
+        state,
+        fcm_service_account: config.fcm.service_account_json.into(),
+    })
 }
 
 /// Serves until shutdown is asked for, letting in-flight requests finish.
@@ -90,7 +102,11 @@ async fn serve(listener: TcpListener, state: AppState) {
 
 /// Every route: the emulated providers and the admin API.
 fn app(state: AppState) -> Router {
-    admin::routes().merge(twilio::routes()).with_state(state)
+    admin::routes()
+        .merge(fcm::routes())
+        .merge(apns::routes())
+        .merge(twilio::routes())
+        .with_state(state)
 }
 
 /// A running sandbox. Clones share the same server, record and faults.
@@ -98,6 +114,7 @@ fn app(state: AppState) -> Router {
 pub struct SandboxHandle {
     addr: SocketAddr,
     state: AppState,
+    fcm_service_account: std::sync::Arc<str>,
 }
 
 impl SandboxHandle {
@@ -123,6 +140,28 @@ impl SandboxHandle {
     /// The emulated Twilio account (credentials to give the worker).
     pub fn twilio(&self) -> &TwilioConfig {
         &self.state.twilio
+    }
+
+    /// The emulated Firebase project's service-account JSON (configure the push worker with
+    /// the same JSON).
+    pub fn fcm_service_account(&self) -> &str {
+        &self.fcm_service_account
+    }
+
+    /// The emulated APNs provider (key, key id, team id, topic to configure the worker with).
+    pub fn apns(&self) -> &ApnsConfig {
+        &self.state.push.apns
+    }
+
+    /// The URL of the emulated Google OAuth token endpoint (`token_uri`).
+    pub fn fcm_token_uri(&self) -> String {
+        format!("{}/token", self.base_url())
+    }
+
+    /// Revokes every FCM access token issued so far: the next `messages:send` with one gets
+    /// 401, as after a credential rotation at Google.
+    pub fn revoke_fcm_tokens(&self) {
+        self.state.push.revoke_all();
     }
 
     /// Provider requests received, in order of receipt.

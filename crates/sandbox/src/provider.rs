@@ -16,17 +16,41 @@ pub(crate) struct Incoming {
     pub(crate) path: String,
     pub(crate) headers: HeaderMap,
     pub(crate) form: Vec<(String, String)>,
+    /// The body, if it was sent as JSON (FCM, APNs); such a body is never read as a form.
+    pub(crate) json: Option<serde_json::Value>,
 }
 
 impl Incoming {
     /// Reads the path and headers, and `body` as a form. A body that is not a form reads as
     /// no fields, as at Twilio, which then reports the fields it misses.
     pub(crate) fn new(uri: &Uri, headers: HeaderMap, body: &Bytes) -> Self {
+        let is_json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let (form, json) = if is_json {
+            (Vec::new(), serde_json::from_slice(body).ok())
+        } else {
+            (serde_urlencoded::from_bytes(body).unwrap_or_default(), None)
+        };
         Self {
             path: uri.path().to_owned(),
             headers,
-            form: serde_urlencoded::from_bytes(body).unwrap_or_default(),
+            form,
+            json,
         }
+    }
+
+    /// The `apns-*` headers, for the record.
+    fn provider_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("apns-"))
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect()
     }
 }
 
@@ -48,7 +72,13 @@ where
     Fut: Future<Output = Answer> + Send + 'static,
 {
     let (method, path) = (method.as_str().to_owned(), incoming.path.clone());
-    let seq = state.record.receive(&method, &path, incoming.form.clone());
+    let seq = state.record.receive_with(
+        &method,
+        &path,
+        incoming.form.clone(),
+        incoming.json.clone(),
+        incoming.provider_headers(),
+    );
     let task_state = state.clone();
     let task = tokio::spawn(async move {
         let answer = work(task_state.clone(), incoming).await;

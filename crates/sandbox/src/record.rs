@@ -23,14 +23,29 @@ pub struct RecordedRequest {
     pub status: u16,
     /// When the request arrived.
     pub received_at: DateTime<Utc>,
-    /// The SID of the message this request created, if it created one.
+    /// The SID of the message this request created, if it created one (for FCM and APNs:
+    /// the message name / `apns-id` of an accepted push).
     pub message_sid: Option<String>,
+    /// The body, when it was JSON (FCM, APNs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<serde_json::Value>,
+    /// The `apns-*` headers, in the order sent (credentials are never recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 impl RecordedRequest {
     /// The first value of form field `name` (Twilio names are case-sensitive: `To`, `Body`).
     pub fn form_value(&self, name: &str) -> Option<&str> {
         self.form
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The first value of recorded header `name` (lower case, e.g. `apns-topic`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
@@ -71,7 +86,20 @@ struct Inner {
 
 impl Recorder {
     /// Records a request on receipt (status 0) and returns its sequence number.
+    #[cfg(test)]
     pub(crate) fn receive(&self, method: &str, path: &str, form: Vec<(String, String)>) -> u64 {
+        self.receive_with(method, path, form, None, Vec::new())
+    }
+
+    /// Records a request with its JSON body and provider headers on receipt.
+    pub(crate) fn receive_with(
+        &self,
+        method: &str,
+        path: &str,
+        form: Vec<(String, String)>,
+        json: Option<serde_json::Value>,
+        headers: Vec<(String, String)>,
+    ) -> u64 {
         let mut inner = self.lock();
         inner.last_seq += 1;
         let seq = inner.last_seq;
@@ -83,6 +111,8 @@ impl Recorder {
             status: 0,
             received_at: Utc::now(),
             message_sid: None,
+            json,
+            headers,
         });
         seq
     }

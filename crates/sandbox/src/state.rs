@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::config::TwilioConfig;
 use crate::faults::{FaultConfig, FinalStatus};
 use crate::injector::{FaultState, Injected};
+use crate::push_accounts::PushAccounts;
 use crate::record::Recorder;
 
 /// Cheap to clone: one `Arc`.
@@ -24,6 +25,8 @@ pub(crate) struct AppState(Arc<Shared>);
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) twilio: TwilioConfig,
+    /// The emulated FCM and APNs credentials.
+    pub(crate) push: PushAccounts,
     pub(crate) record: Recorder,
     /// Client for status callbacks.
     pub(crate) http: reqwest::Client,
@@ -48,9 +51,15 @@ impl Deref for AppState {
 
 impl AppState {
     /// State for a sandbox starting now.
-    pub(crate) fn new(twilio: TwilioConfig, faults: FaultConfig, http: reqwest::Client) -> Self {
+    pub(crate) fn new(
+        twilio: TwilioConfig,
+        push: PushAccounts,
+        faults: FaultConfig,
+        http: reqwest::Client,
+    ) -> Self {
         Self(Arc::new(Shared {
             twilio,
+            push,
             record: Recorder::default(),
             http,
             started_at: Utc::now(),

@@ -23,6 +23,7 @@ mod history;
 mod idempotency;
 mod migrations;
 mod provider_statuses;
+mod push_tokens;
 mod schema;
 mod text_enum;
 mod token;
@@ -48,6 +49,7 @@ pub use error::{ParseEnumError, StoreError, mask_database_url};
 pub use history::{DeliveryEvent, MessageHistory};
 pub use idempotency::Claim;
 pub use provider_statuses::StatusRecorded;
+pub use push_tokens::InvalidPushToken;
 
 /// How long [`Store::connect`] waits for the first connection before calling the database
 /// unreachable.

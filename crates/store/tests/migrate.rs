@@ -5,7 +5,7 @@ mod common;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use switchyard_store::Store;
 
-const ALL_MIGRATIONS: [&str; 8] = [
+const ALL_MIGRATIONS: [&str; 9] = [
     "2026-11-28-000001_delivery_attempts",
     "2026-11-28-000002_deliveries",
     "2026-11-28-000003_idempotency_keys",
@@ -14,6 +14,7 @@ const ALL_MIGRATIONS: [&str; 8] = [
     "2026-11-28-000006_dead_letters",
     "2026-11-28-000007_pending_provider_statuses",
     "2026-11-28-000008_delivery_events",
+    "2026-11-28-000009_invalid_push_tokens",
 ];
 
 /// A throwaway database, so the test sees migrations applied from scratch.

@@ -1,0 +1,1 @@
+DROP TABLE invalid_push_tokens;
