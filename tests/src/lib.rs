@@ -2,6 +2,7 @@
 //! exchange names), its own provider sandbox, an ingress on a free port, and workers it can
 //! start, stop gracefully or kill — all against the real local RabbitMQ and Postgres.
 
+pub mod email;
 pub mod fault_world;
 pub mod proxy;
 pub mod push;
@@ -305,6 +306,7 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
         shutdown_grace_secs: 5,
         provider_timeout_secs: 5,
         push: Default::default(),
+        email: Default::default(),
     }
 }
 

@@ -211,6 +211,7 @@ async fn run_settings(sandbox: &switchyard_sandbox::SandboxHandle) -> anyhow::Re
         shutdown_grace_secs: 5,
         push: Default::default(),
         provider_timeout_secs: 10,
+        email: Default::default(),
     })
 }
 

@@ -23,7 +23,11 @@ use crate::settings::{RunSettings, Settings};
 
 /// Every worker this binary can run, by its integration name. A test checks this list
 /// against the shipped `queues.toml`.
-pub const WORKERS: &[&str] = &[SmsWorker::NAME, switchyard_push::PushWorker::NAME];
+pub const WORKERS: &[&str] = &[
+    SmsWorker::NAME,
+    switchyard_push::PushWorker::NAME,
+    switchyard_email::EmailWorker::NAME,
+];
 
 /// A component `switchyard run` can start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,6 +38,8 @@ pub enum Component {
     Sms,
     /// The push worker (FCM, APNs).
     Push,
+    /// The email worker.
+    Email,
     /// The provider sandbox.
     Sandbox,
     /// The dead-letter ingester (parking queues → Postgres).
@@ -47,10 +53,11 @@ impl FromStr for Component {
             "ingress" => Ok(Component::Ingress),
             "sms" => Ok(Component::Sms),
             "push" => Ok(Component::Push),
+            "email" => Ok(Component::Email),
             "sandbox" => Ok(Component::Sandbox),
             "dead-letters" => Ok(Component::DeadLetters),
             other => Err(format!(
-                "unknown component `{other}`; choose from: all, ingress, sms, push, dead-letters, sandbox"
+                "unknown component `{other}`; choose from: all, ingress, sms, push, email, dead-letters, sandbox"
             )),
         }
     }
@@ -62,11 +69,12 @@ pub fn expand(names: &[String], run: &RunSettings) -> Result<BTreeSet<Component>
     for name in names {
         if name == "all" {
             set.extend([Component::Ingress, Component::Sms, Component::DeadLetters]);
-            if run.twilio_base_url.is_none() {
-                set.insert(Component::Sandbox);
-            }
+            set.insert(Component::Email);
             set.insert(Component::Push);
             if run.push.uses_sandbox() {
+                set.insert(Component::Sandbox);
+            }
+            if run.twilio_base_url.is_none() || run.email.smtp_url.is_none() {
                 set.insert(Component::Sandbox);
             }
         } else {
@@ -166,6 +174,26 @@ pub async fn start(
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }
+    if components.contains(&Component::Email) {
+        let ctx = RuntimeContext {
+            broker: broker.clone(),
+            publisher: publisher.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            shutdown_grace: run.shutdown_grace(),
+            depth_interval: Duration::from_secs(5),
+        };
+        let timeout = Duration::from_secs(run.provider_timeout_secs);
+        let worker = crate::email::email_worker(
+            &run.email,
+            &run.templates,
+            timeout,
+            sandbox.as_ref(),
+            store.clone(),
+        )?;
+        let token = shutdown.clone();
+        tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
+    }
     if components.contains(&Component::Push) {
         let ctx = RuntimeContext {
             broker: broker.clone(),
@@ -238,6 +266,10 @@ async fn start_sandbox(
     };
     config.twilio.account_sid = run.twilio_account_sid.clone();
     config.twilio.auth_token = run.twilio_auth_token.clone();
+    // A sandbox on a free port (tests) gets its SMTP relays on free ports too.
+    if run.sandbox_listen.port() == 0 {
+        config.smtp = switchyard_sandbox::SmtpConfig::ephemeral();
+    }
     Ok(Some(switchyard_sandbox::start(config).await?))
 }
 

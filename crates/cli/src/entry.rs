@@ -107,6 +107,12 @@ fn print_banner(running: &components::Running) {
             "sandbox        {}  (GET /_sandbox/requests)",
             sandbox.base_url()
         );
+        let _ = writeln!(
+            out,
+            "sandbox smtp   {} (primary), {:?} (secondary)  (GET /_sandbox/mail)",
+            sandbox.smtp().primary,
+            sandbox.smtp().secondary
+        );
     }
     let _ = writeln!(
         out,

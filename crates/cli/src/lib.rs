@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod components;
 pub mod dlq;
+pub mod email;
 pub mod entry;
 pub mod messages;
 pub mod push;

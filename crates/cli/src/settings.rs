@@ -138,6 +138,10 @@ pub struct RunSettings {
     /// FCM and APNs (the push worker).
     #[command(flatten)]
     pub push: crate::push::PushSettings,
+
+    /// The email worker's relays, sender and limits.
+    #[command(flatten)]
+    pub email: crate::email::EmailRunSettings,
 }
 
 impl RunSettings {

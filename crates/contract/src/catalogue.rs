@@ -37,6 +37,7 @@ pub enum PayloadError {
 const SCHEMAS: &[(&str, &str)] = &[
     ("sms.send", include_str!("../schemas/sms.send.json")),
     ("sms.status", include_str!("../schemas/sms.status.json")),
+    ("email.send", include_str!("../schemas/email.send.json")),
     ("push.send", include_str!("../schemas/push.send.json")),
     (
         "push.token_invalidated",

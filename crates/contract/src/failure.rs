@@ -113,6 +113,15 @@ impl ErrorClass {
 pub trait Classify {
     /// Which class this error belongs to. Implement it with an exhaustive `match`.
     fn classify(&self) -> Failure;
+
+    /// Whether this error counts against the circuit breaker. By default exactly when the
+    /// class says the provider is down ([`Failure::indicates_outage`]). A worker overrides it
+    /// for an error that is permanent for the message yet says the provider is broken for
+    /// every message, such as an SMTP relay refusing our credentials: the message parks,
+    /// and the breaker stops consumption before every other message parks too.
+    fn trips_breaker(&self) -> bool {
+        self.classify().indicates_outage()
+    }
 }
 
 /// How the runtime finished with one delivery.

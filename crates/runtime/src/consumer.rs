@@ -165,7 +165,7 @@ impl<W: Worker> ConsumeLoop<W> {
         let breaker = &self.processor.breaker;
         match tokio::time::timeout(self.probe_timeout, self.worker.probe()).await {
             Ok(Ok(())) => breaker.success(),
-            Ok(Err(error)) if !error.classify().indicates_outage() => breaker.success(),
+            Ok(Err(error)) if !error.trips_breaker() => breaker.success(),
             Ok(Err(error)) => {
                 tracing::info!(%error, "probe failed; breaker stays open");
                 breaker.failure();

@@ -28,6 +28,29 @@ use crate::retry::{self, Decision};
 pub(crate) struct Failed {
     pub failure: Failure,
     pub detail: String,
+    /// Whether the failure counts against the circuit breaker: the failure's own answer,
+    /// unless the worker's error says otherwise ([`Classify::trips_breaker`]).
+    pub trips_breaker: bool,
+}
+
+impl Failed {
+    /// A failure the runtime itself decided; it trips the breaker as its class says.
+    fn new(failure: Failure, detail: String) -> Self {
+        Failed {
+            trips_breaker: failure.indicates_outage(),
+            failure,
+            detail,
+        }
+    }
+
+    /// A failure the worker returned, classified by the worker.
+    fn of<E: Classify + std::fmt::Display>(error: &E, prefix: &str) -> Self {
+        Failed {
+            failure: error.classify(),
+            detail: format!("{prefix}{error}"),
+            trips_breaker: error.trips_breaker(),
+        }
+    }
 }
 
 /// What the idempotency claim allows.
@@ -134,12 +157,12 @@ impl<W: Worker> Processor<W> {
         let (envelope, job) = match incoming::decode::<W::Job>(&delivery.data) {
             Ok(decoded) => decoded,
             Err(error) => {
-                let failed = Failed {
-                    failure: Failure::Permanent {
+                let failed = Failed::new(
+                    Failure::Permanent {
                         code: "decode_failed",
                     },
-                    detail: error.to_string(),
-                };
+                    error.to_string(),
+                );
                 self.count_error(&failed.failure);
                 return self.park(delivery, incoming, None, failed).await;
             }
@@ -202,17 +225,14 @@ impl<W: Worker> Processor<W> {
         .await
         {
             Ok(Ok(found)) => Ok(found),
-            Ok(Err(error)) => Err(Failed {
-                failure: error.classify(),
-                detail: format!("reconciling: {error}"),
-            }),
-            Err(_) => Err(Failed {
-                failure: Failure::Retryable {
+            Ok(Err(error)) => Err(Failed::of(&error, "reconciling: ")),
+            Err(_) => Err(Failed::new(
+                Failure::Retryable {
                     code: "reconcile_timeout",
                     retry_after: None,
                 },
-                detail: "reconciling an interrupted attempt timed out".into(),
-            }),
+                "reconciling an interrupted attempt timed out".into(),
+            )),
         }
     }
 
@@ -240,20 +260,20 @@ impl<W: Worker> Processor<W> {
                 .await;
                 Ok(Gate::Settled(Settle::Ack(Outcome::Duplicate)))
             }
-            Ok(Claim::InProgress { retry_after }) => Err(Failed {
-                failure: Failure::Retryable {
+            Ok(Claim::InProgress { retry_after }) => Err(Failed::new(
+                Failure::Retryable {
                     code: "in_progress_elsewhere",
                     retry_after: Some(retry_after),
                 },
-                detail: "another copy of this message is being handled".into(),
-            }),
-            Err(error) => Err(Failed {
-                failure: Failure::Retryable {
+                "another copy of this message is being handled".into(),
+            )),
+            Err(error) => Err(Failed::new(
+                Failure::Retryable {
                     code: "store_unavailable",
                     retry_after: None,
                 },
-                detail: error.to_string(),
-            }),
+                error.to_string(),
+            )),
         }
     }
 
@@ -288,7 +308,7 @@ impl<W: Worker> Processor<W> {
                     .await
             }
             Err(failed) => {
-                if failed.failure.indicates_outage() {
+                if failed.trips_breaker {
                     self.breaker.failure();
                 } else {
                     // The provider answered (a permanent or rate-limit error): it is up.
@@ -329,34 +349,31 @@ impl<W: Worker> Processor<W> {
         let call = AssertUnwindSafe(self.worker.handle(job, ctx)).catch_unwind();
         match tokio::time::timeout(self.policy.handler_timeout, call).await {
             Ok(Ok(Ok(done))) => Ok(done),
-            Ok(Ok(Err(error))) => Err(Failed {
-                failure: error.classify(),
-                detail: error.to_string(),
-            }),
-            Ok(Err(panic)) => Err(Failed {
-                failure: Failure::Permanent {
+            Ok(Ok(Err(error))) => Err(Failed::of(&error, "")),
+            Ok(Err(panic)) => Err(Failed::new(
+                Failure::Permanent {
                     code: "handler_panicked",
                 },
-                detail: format!("handler panicked: {}", panic_text(&panic)),
-            }),
+                format!("handler panicked: {}", panic_text(&panic)),
+            )),
             // A side effect may or may not have happened: the retry reconciles before it
             // repeats anything. Without one, retrying is simply safe.
-            Err(_) if side_effect => Err(Failed {
-                failure: Failure::OutcomeUnknown {
+            Err(_) if side_effect => Err(Failed::new(
+                Failure::OutcomeUnknown {
                     code: "handler_timeout_outcome_unknown",
                 },
-                detail: format!(
+                format!(
                     "handler exceeded {:?}; the provider may have acted",
                     self.policy.handler_timeout
                 ),
-            }),
-            Err(_) => Err(Failed {
-                failure: Failure::Retryable {
+            )),
+            Err(_) => Err(Failed::new(
+                Failure::Retryable {
                     code: "handler_timeout",
                     retry_after: None,
                 },
-                detail: format!("handler exceeded {:?}", self.policy.handler_timeout),
-            }),
+                format!("handler exceeded {:?}", self.policy.handler_timeout),
+            )),
         }
     }
 

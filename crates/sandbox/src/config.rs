@@ -31,6 +31,8 @@ pub struct SandboxConfig {
     pub fcm: FcmConfig,
     /// The emulated APNs provider (HTTP/2).
     pub apns: ApnsConfig,
+    /// The emulated SMTP relays.
+    pub smtp: crate::smtp::SmtpConfig,
     /// Faults active from the start; change them later with
     /// [`crate::SandboxHandle::set_faults`] or `PUT /_sandbox/faults`.
     pub faults: FaultConfig,
@@ -43,6 +45,7 @@ impl Default for SandboxConfig {
             twilio: TwilioConfig::default(),
             fcm: FcmConfig::default(),
             apns: ApnsConfig::default(),
+            smtp: crate::smtp::SmtpConfig::default(),
             faults: FaultConfig::default(),
         }
     }
@@ -53,6 +56,7 @@ impl SandboxConfig {
     pub fn ephemeral() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            smtp: crate::smtp::SmtpConfig::ephemeral(),
             ..Self::default()
         }
     }

@@ -26,6 +26,8 @@ pub struct FaultConfig {
     /// `failed`. Read when a message is created, so changing it later does not affect
     /// messages already accepted.
     pub final_status: Option<String>,
+    /// Faults of the SMTP relays (see [`crate::SmtpFaults`]).
+    pub smtp: crate::smtp::SmtpFaults,
 }
 
 /// A provider outage: every request fails with `status` for a while.
@@ -83,6 +85,7 @@ impl FaultConfig {
             check_error_status("outage.status", outage.status)?;
         }
         FinalStatus::parse(self.final_status.as_deref())?;
+        self.smtp.validate()?;
         Ok(())
     }
 }

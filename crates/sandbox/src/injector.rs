@@ -49,6 +49,11 @@ impl FaultState {
         self.set_at = now;
     }
 
+    /// The SMTP section, for the SMTP relays to consume their one-shot faults under the lock.
+    pub(crate) fn smtp_mut(&mut self) -> &mut crate::smtp::SmtpFaults {
+        &mut self.config.smtp
+    }
+
     /// The latency to add before answering.
     pub(crate) fn latency(&self) -> Duration {
         Duration::from_millis(self.config.latency_ms)

@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Other processes drive it over HTTP instead: `GET|DELETE /_sandbox/requests`,
-//! `GET /_sandbox/callbacks`, `GET|PUT /_sandbox/faults`.
+//! `GET /_sandbox/callbacks`, `GET|PUT /_sandbox/faults`, `GET|DELETE /_sandbox/mail` (what the
+//! SMTP relays took; see `smtp/`).
 
 mod admin;
 mod apns;
@@ -35,6 +36,7 @@ mod jws;
 mod provider;
 mod push_accounts;
 mod record;
+mod smtp;
 mod state;
 mod twilio;
 
@@ -51,6 +53,9 @@ pub use config::{
 pub use error::SandboxError;
 pub use faults::{FaultConfig, FaultError, Outage, RateLimit};
 pub use record::{RecordedCallback, RecordedRequest};
+pub use smtp::{
+    DEFAULT_SMTP_PASSWORD, DEFAULT_SMTP_USER, RecordedMail, SmtpConfig, SmtpFaults, SmtpListeners,
+};
 
 use state::AppState;
 
@@ -78,11 +83,13 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let push = push_accounts::PushAccounts::new(&config.fcm, &config.apns)
         .map_err(SandboxError::Credentials)?;
     let state = AppState::new(config.twilio, push, config.faults, http);
+    let smtp = smtp::start(config.smtp, &state).await?;
     tokio::spawn(serve(listener, state.clone()));
     tracing::info!(%addr, "provider sandbox listening");
     Ok(SandboxHandle {
         addr,
         state,
+        smtp,
         fcm_service_account: config.fcm.service_account_json.into(),
     })
 }
@@ -106,6 +113,7 @@ fn app(state: AppState) -> Router {
         .merge(fcm::routes())
         .merge(apns::routes())
         .merge(twilio::routes())
+        .merge(smtp::routes())
         .with_state(state)
 }
 
@@ -115,6 +123,7 @@ pub struct SandboxHandle {
     addr: SocketAddr,
     state: AppState,
     fcm_service_account: std::sync::Arc<str>,
+    smtp: SmtpListeners,
 }
 
 impl SandboxHandle {
@@ -164,6 +173,16 @@ impl SandboxHandle {
         self.state.push.revoke_all();
     }
 
+    /// The SMTP relays: addresses and `smtp://` URLs to configure the email worker with.
+    pub fn smtp(&self) -> &SmtpListeners {
+        &self.smtp
+    }
+
+    /// Messages the SMTP relays took, in order of receipt.
+    pub fn mail(&self) -> Vec<RecordedMail> {
+        self.state.mail.all()
+    }
+
     /// Provider requests received, in order of receipt.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.record.requests()
@@ -202,6 +221,7 @@ impl SandboxHandle {
     /// before the clear that are still to come.
     pub fn clear(&self) {
         self.state.record.clear();
+        self.state.mail.clear();
     }
 
     /// Stops accepting connections, lets in-flight requests finish and cancels pending

@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     /// The emulated FCM and APNs credentials.
     pub(crate) push: PushAccounts,
     pub(crate) record: Recorder,
+    /// Messages the SMTP relays took.
+    pub(crate) mail: crate::smtp::MailRecord,
     /// Client for status callbacks.
     pub(crate) http: reqwest::Client,
     /// When the sandbox started: the emulated account's creation date.
@@ -61,6 +63,7 @@ impl AppState {
             twilio,
             push,
             record: Recorder::default(),
+            mail: crate::smtp::MailRecord::default(),
             http,
             started_at: Utc::now(),
             faults: Mutex::new(FaultState::new(faults, Instant::now())),
@@ -94,6 +97,14 @@ impl Shared {
     /// Replaces the faults (the caller has validated them).
     pub(crate) fn set_faults(&self, faults: FaultConfig) {
         self.lock_faults().replace(faults, Instant::now());
+    }
+
+    /// Runs `f` on the SMTP faults under the fault lock, so a one-shot fault fires once.
+    pub(crate) fn with_smtp_faults<R>(
+        &self,
+        f: impl FnOnce(&mut crate::smtp::SmtpFaults) -> R,
+    ) -> R {
+        f(self.lock_faults().smtp_mut())
     }
 
     /// The status new messages' callbacks end with.
