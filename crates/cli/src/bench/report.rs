@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use switchyard_sandbox::SandboxHandle;
@@ -15,10 +17,12 @@ where
     Fut: Future<Output = anyhow::Result<Vec<Duration>>>,
 {
     let cpu_before = cpu_seconds();
+    let db_before = database_cpu_seconds();
     let started = Instant::now();
     let mut latencies = work().await?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
+    let db = database_cpu_seconds() - db_before;
     latencies.sort();
     Ok(Stage {
         name: name.to_owned(),
@@ -26,7 +30,70 @@ where
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         cpu_s_per_10k: cpu / n as f64 * 10_000.0,
+        db_cpu_s_per_10k: db / n as f64 * 10_000.0,
+        provider_rate: None,
     })
+}
+
+/// The database whose Postgres backends [`measure`] counts (set once by the bench).
+static DATABASE: OnceLock<String> = OnceLock::new();
+
+/// Counts the CPU of the local Postgres backends connected to `database_url`'s database
+/// during each stage (the bench's pools are the only clients of that database while it runs).
+pub fn watch_database(database_url: &str) {
+    let name = database_url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .unwrap_or_default();
+    let _ = DATABASE.set(name.to_owned());
+}
+
+/// User + system CPU seconds of the Postgres backends serving [`DATABASE`] on this machine:
+/// processes titled `postgres: <user> <database> <client> …` (Linux `/proc`; 0 elsewhere).
+fn database_cpu_seconds() -> f64 {
+    let Some(database) = DATABASE.get().filter(|d| !d.is_empty()) else {
+        return 0.0;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            let title = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default();
+            serves(&title, database)
+        })
+        .map(|e| process_cpu_seconds(&e.path().join("stat")))
+        .sum()
+}
+
+/// Whether a process titled `title` is a Postgres backend serving `database`:
+/// `postgres: [<cluster>:] <user> <database> <client> <state>`.
+fn serves(title: &str, database: &str) -> bool {
+    let words: Vec<&str> = title
+        .split(|c: char| c.is_whitespace() || c == '\0')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let Some(("postgres:", rest)) = words.split_first().map(|(a, b)| (*a, b)) else {
+        return false;
+    };
+    let rest = match rest.first() {
+        Some(cluster) if cluster.ends_with(':') => &rest[1..],
+        _ => rest,
+    };
+    rest.get(1) == Some(&database)
+}
+
+/// This process's user + system CPU seconds (Linux `/proc/self/stat`; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    process_cpu_seconds(Path::new("/proc/self/stat"))
 }
 
 /// From post to the provider receiving the request, per message of stage `tag`.
@@ -60,9 +127,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Option<f64> {
     Some(sorted[index].as_secs_f64() * 1000.0)
 }
 
-/// This process's user + system CPU seconds (Linux `/proc/self/stat`; 0 elsewhere).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+/// User + system CPU seconds of the process whose `/proc/<pid>/stat` is `stat`.
+fn process_cpu_seconds(stat: &Path) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat) else {
         return 0.0;
     };
     // Fields after the command name (which is in parentheses and may contain spaces).
@@ -94,21 +161,32 @@ pub fn peak_rss_mib() -> f64 {
 pub fn table(stages: &[Stage]) -> String {
     let limit = stages.first().map_or(1.0, |s| s.rate);
     let mut out = format!(
-        "{:<42} {:>10} {:>8} {:>9} {:>9} {:>12}\n",
-        "stage", "msg/s", "of limit", "p50 ms", "p99 ms", "CPU s/10k"
+        "{:<42} {:>10} {:>8} {:>9} {:>9} {:>10} {:>10}\n",
+        "stage", "msg/s", "of limit", "p50 ms", "p99 ms", "CPU s/10k", "PG s/10k"
     );
     for s in stages {
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let _ = writeln!(
             out,
-            "{:<42} {:>10.0} {:>7.0}% {:>9} {:>9} {:>12.2}",
+            "{:<42} {:>10.0} {:>7.0}% {:>9} {:>9} {:>10.2} {:>10.2}",
             s.name,
             s.rate,
             s.rate / limit * 100.0,
             ms(s.p50_ms),
             ms(s.p99_ms),
-            s.cpu_s_per_10k
+            s.cpu_s_per_10k,
+            s.db_cpu_s_per_10k
         );
+    }
+    for s in stages {
+        if let Some(rate) = s.provider_rate {
+            let _ = writeln!(
+                out,
+                "{}: the provider had every SMS at {rate:.0} msg/s; the rate above also waits \
+                 for their status callbacks",
+                s.name
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -129,5 +207,21 @@ mod tests {
         assert_eq!(percentile(&sorted, 0.99), Some(99.0));
         assert_eq!(percentile(&[], 0.5), None);
         assert!(cpu_seconds() >= 0.0);
+    }
+
+    #[test]
+    fn backends_are_told_apart_by_database() {
+        let title = "postgres: 15/main: postgres switchyard 127.0.0.1(38538) idle\0\0";
+        assert!(serves(title, "switchyard"));
+        assert!(!serves(title, "test"));
+        assert!(serves(
+            "postgres: app switchyard [local] idle",
+            "switchyard"
+        ));
+        assert!(!serves("postgres: 15/main: checkpointer", "switchyard"));
+        assert!(!serves(
+            "/usr/lib/postgresql/15/bin/postgres\0-D",
+            "switchyard"
+        ));
     }
 }
