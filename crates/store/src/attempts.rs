@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
+use crate::prepared::Prepared;
 use crate::schema::delivery_attempts;
 use crate::{Store, StoreError};
 
@@ -74,10 +75,10 @@ impl Store {
             )));
         }
         let mut conn = self.conn().await?;
-        diesel::insert_into(delivery_attempts::table)
-            .values(attempt)
-            .execute(&mut conn)
-            .await?;
+        // `DEFAULT` stands in for each absent optional value, so there are a few SQL texts,
+        // each prepared once per connection.
+        let insert = diesel::insert_into(delivery_attempts::table).values(attempt);
+        Prepared(insert).execute(&mut conn).await?;
         Ok(())
     }
 

@@ -8,6 +8,8 @@ use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
+use crate::prepared::Prepared;
+use crate::provider_statuses::PendingRow;
 use crate::schema::deliveries;
 use crate::{DeliveryStatus, Store, StoreError};
 
@@ -129,22 +131,35 @@ impl Store {
     /// the status backwards (a late `sent` after `delivered`) is ignored. Provider reports that
     /// arrived for `d.provider_ref` before this call are applied now.
     pub async fn upsert_delivery(&self, d: &DeliveryUpdate) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        diesel::sql_query(UPSERT.as_str())
-            .bind::<Text, _>(&d.integration)
-            .bind::<Text, _>(&d.message_id)
-            .bind::<Text, _>(&d.message_type)
-            .bind::<Nullable<Text>, _>(d.tenant.as_deref())
-            .bind::<Text, _>(d.status.as_str())
-            .bind::<Nullable<Text>, _>(d.provider_ref.as_deref())
-            .bind::<Nullable<Text>, _>(d.error_code.as_deref())
-            .execute(&mut conn)
-            .await?;
+        let conn = self.conn().await?;
+        let upsert = Prepared(
+            diesel::sql_query(UPSERT.as_str())
+                .bind::<Text, _>(&d.integration)
+                .bind::<Text, _>(&d.message_id)
+                .bind::<Text, _>(&d.message_type)
+                .bind::<Nullable<Text>, _>(d.tenant.as_deref())
+                .bind::<Text, _>(d.status.as_str())
+                .bind::<Nullable<Text>, _>(d.provider_ref.as_deref())
+                .bind::<Nullable<Text>, _>(d.error_code.as_deref()),
+        );
+        let Some(provider_ref) = &d.provider_ref else {
+            upsert.execute(&mut &*conn).await?;
+            return Ok(());
+        };
+        // Pipelined: the upsert, then taking the pending reports, leave in this order before
+        // either answer is read (the first future is polled first and sends at once), one round
+        // trip for both. Each commits on its own, so Postgres looks for the reports only after
+        // the delivery is committed, as two calls one after the other would; see
+        // `record_provider_status` for why that order leaves nothing behind.
+        let take = crate::provider_statuses::take_pending(&d.integration, provider_ref);
+        let (upserted, pending) = tokio::join!(
+            upsert.execute(&mut &*conn),
+            take.load::<PendingRow>(&mut &*conn)
+        );
         drop(conn);
-        if let Some(provider_ref) = &d.provider_ref {
-            self.adopt_pending(&d.integration, provider_ref).await?;
-        }
-        Ok(())
+        upserted?;
+        self.apply_pending(&d.integration, provider_ref, pending?)
+            .await
     }
 
     /// Records a status reported by the provider (a status callback), finding the delivery by
@@ -159,13 +174,12 @@ impl Store {
         error_code: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn().await?;
-        let rows = diesel::sql_query(UPDATE_BY_REF.as_str())
+        let update = diesel::sql_query(UPDATE_BY_REF.as_str())
             .bind::<Text, _>(integration)
             .bind::<Text, _>(provider_ref)
             .bind::<Text, _>(status.as_str())
-            .bind::<Nullable<Text>, _>(error_code)
-            .execute(&mut conn)
-            .await?;
+            .bind::<Nullable<Text>, _>(error_code);
+        let rows = Prepared(update).execute(&mut conn).await?;
         Ok(rows > 0)
     }
 

@@ -12,6 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamptz, Uuid 
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use crate::prepared::Prepared;
 use crate::schema::idempotency_keys;
 use crate::{Store, StoreError};
 
@@ -88,14 +89,13 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let token = Uuid::new_v4();
         let mut conn = self.conn().await?;
-        let row: ClaimRow = diesel::sql_query(CLAIM)
+        let query = diesel::sql_query(CLAIM)
             .bind::<Text, _>(integration)
             .bind::<Text, _>(key)
             .bind::<Text, _>(message_id)
             .bind::<Double, _>(lease.as_secs_f64())
-            .bind::<SqlUuid, _>(token)
-            .get_result(&mut conn)
-            .await?;
+            .bind::<SqlUuid, _>(token);
+        let row: ClaimRow = Prepared(query).get_result(&mut conn).await?;
         match row.state.as_str() {
             "in_progress" if row.claim_token == token && row.taken_over => Ok(Claim::TakenOver {
                 first_claimed_at: row.created_at,
@@ -124,14 +124,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         use idempotency_keys::dsl;
         let mut conn = self.conn().await?;
-        let rows = diesel::update(dsl::idempotency_keys.find((integration, key)))
-            .set((
-                dsl::state.eq("succeeded"),
-                dsl::provider_ref.eq(provider_ref),
-                dsl::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(&mut conn)
-            .await?;
+        let update = diesel::update(dsl::idempotency_keys.find((integration, key))).set((
+            dsl::state.eq("succeeded"),
+            dsl::provider_ref.eq(provider_ref),
+            dsl::updated_at.eq(diesel::dsl::now),
+        ));
+        let rows = Prepared(update).execute(&mut conn).await?;
         if rows == 0 {
             return Err(StoreError::NotClaimed {
                 integration: integration.to_owned(),

@@ -2,9 +2,12 @@
 //! `pending_provider_statuses`): kept, then applied when the delivery is recorded.
 
 use diesel::QueryableByName;
-use diesel::sql_types::{Nullable, Text};
+use diesel::pg::Pg;
+use diesel::query_builder::{Query, QueryFragment, QueryId};
+use diesel::sql_types::{Nullable, Text, Untyped};
 use diesel_async::RunQueryDsl;
 
+use crate::prepared::Prepared;
 use crate::{DeliveryStatus, Store, StoreError};
 
 /// What [`Store::record_provider_status`] did.
@@ -17,8 +20,9 @@ pub enum StatusRecorded {
     Pending,
 }
 
+/// A report taken from the pending table.
 #[derive(QueryableByName)]
-struct PendingRow {
+pub(crate) struct PendingRow {
     #[diesel(sql_type = Text)]
     status: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -30,6 +34,18 @@ const INSERT_PENDING: &str = "INSERT INTO pending_provider_statuses (integration
 
 const TAKE_PENDING: &str = "DELETE FROM pending_provider_statuses \
      WHERE integration = $1 AND provider_ref = $2 RETURNING status, error_code";
+
+/// Takes (deletes and returns) the reports kept for `provider_ref`.
+pub(crate) fn take_pending<'a>(
+    integration: &'a str,
+    provider_ref: &'a str,
+) -> Prepared<impl Query<SqlType = Untyped> + QueryFragment<Pg> + QueryId + Send + 'a> {
+    Prepared(
+        diesel::sql_query(TAKE_PENDING)
+            .bind::<Text, _>(integration)
+            .bind::<Text, _>(provider_ref),
+    )
+}
 
 impl Store {
     /// Records a status the provider reported for `provider_ref`: applied to the delivery if it
@@ -48,13 +64,12 @@ impl Store {
             return Ok(StatusRecorded::Applied);
         }
         let mut conn = self.conn().await?;
-        diesel::sql_query(INSERT_PENDING)
+        let insert = diesel::sql_query(INSERT_PENDING)
             .bind::<Text, _>(integration)
             .bind::<Text, _>(provider_ref)
             .bind::<Text, _>(status.as_str())
-            .bind::<Nullable<Text>, _>(error_code)
-            .execute(&mut conn)
-            .await?;
+            .bind::<Nullable<Text>, _>(error_code);
+        Prepared(insert).execute(&mut conn).await?;
         drop(conn);
         // The delivery may have been recorded between the update and the insert; it adopted
         // nothing then, so adopt now. Both sides check after writing: nothing is left behind.
@@ -69,12 +84,20 @@ impl Store {
         provider_ref: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn().await?;
-        let rows: Vec<PendingRow> = diesel::sql_query(TAKE_PENDING)
-            .bind::<Text, _>(integration)
-            .bind::<Text, _>(provider_ref)
+        let rows: Vec<PendingRow> = take_pending(integration, provider_ref)
             .load(&mut conn)
             .await?;
         drop(conn);
+        self.apply_pending(integration, provider_ref, rows).await
+    }
+
+    /// Applies reports just taken from the pending table for `provider_ref`.
+    pub(crate) async fn apply_pending(
+        &self,
+        integration: &str,
+        provider_ref: &str,
+        rows: Vec<PendingRow>,
+    ) -> Result<(), StoreError> {
         for row in rows {
             let status: DeliveryStatus = row.status.parse().map_err(|_| StoreError::Corrupt {
                 column: "pending_provider_statuses.status",
@@ -91,13 +114,12 @@ impl Store {
             if !found {
                 // Raced with a concurrent adopter that has not committed its delivery yet: keep it.
                 let mut conn = self.conn().await?;
-                diesel::sql_query(INSERT_PENDING)
+                let insert = diesel::sql_query(INSERT_PENDING)
                     .bind::<Text, _>(integration)
                     .bind::<Text, _>(provider_ref)
                     .bind::<Text, _>(status.as_str())
-                    .bind::<Nullable<Text>, _>(row.error_code.as_deref())
-                    .execute(&mut conn)
-                    .await?;
+                    .bind::<Nullable<Text>, _>(row.error_code.as_deref());
+                Prepared(insert).execute(&mut conn).await?;
             }
         }
         Ok(())
