@@ -4,14 +4,15 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{Array, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::{Found, found_each};
 use crate::prepared::Prepared;
 use crate::provider_statuses::PendingRow;
 use crate::schema::deliveries;
-use crate::{DeliveryStatus, Store, StoreError};
+use crate::{DeliveryStatus, Pool, Store, StoreError};
 
 /// A status to record for a delivery (creating the row if needed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +127,82 @@ static UPDATE_BY_REF: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// [`UPDATE_BY_REF`] for a batch of reports: one array per column, at most one report per
+/// (integration, provider_ref) (see [`StatusReport::fold`]). Returns the references found.
+static UPDATE_MANY_BY_REF: LazyLock<String> = LazyLock::new(|| {
+    let forward = format!(
+        "{} >= {}",
+        DeliveryStatus::rank_sql("v.status"),
+        DeliveryStatus::rank_sql("d.status")
+    );
+    format!(
+        "UPDATE deliveries AS d SET \
+           status = CASE WHEN {forward} THEN v.status ELSE d.status END, \
+           error_code = CASE WHEN {forward} THEN v.error_code ELSE d.error_code END, \
+           updated_at = CASE WHEN {forward} THEN now() ELSE d.updated_at END \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+           AS v(integration, provider_ref, status, error_code) \
+         WHERE d.integration = v.integration AND d.provider_ref = v.provider_ref \
+         RETURNING d.integration, d.provider_ref AS key"
+    )
+});
+
+/// A status the provider reported for one of its references.
+#[derive(Clone, Debug)]
+pub(crate) struct StatusReport {
+    pub(crate) integration: String,
+    pub(crate) provider_ref: String,
+    pub(crate) status: DeliveryStatus,
+    pub(crate) error_code: Option<String>,
+}
+
+impl StatusReport {
+    /// Folds reports for the same reference into one, as applying them one after the other
+    /// would end: a report replaces the one before unless it ranks lower. One report per row
+    /// is what an `UPDATE … FROM` needs (it applies only one of several matches).
+    fn fold(reports: &[StatusReport]) -> Vec<StatusReport> {
+        let mut folded: Vec<StatusReport> = Vec::with_capacity(reports.len());
+        for report in reports {
+            let same = folded.iter_mut().find(|f| {
+                f.integration == report.integration && f.provider_ref == report.provider_ref
+            });
+            match same {
+                Some(f) if report.status.rank() >= f.status.rank() => *f = report.clone(),
+                Some(_) => {}
+                None => folded.push(report.clone()),
+            }
+        }
+        folded
+    }
+}
+
+/// Applies `reports` in one statement and one commit; answers, per report, whether a delivery
+/// has its reference.
+pub(crate) async fn update_many_by_ref(
+    pool: &Pool,
+    reports: Vec<StatusReport>,
+) -> Result<Vec<bool>, StoreError> {
+    let folded = StatusReport::fold(&reports);
+    let mut columns: [Vec<Option<String>>; 4] = Default::default();
+    for r in &folded {
+        columns[0].push(Some(r.integration.clone()));
+        columns[1].push(Some(r.provider_ref.clone()));
+        columns[2].push(Some(r.status.as_str().to_owned()));
+        columns[3].push(r.error_code.clone());
+    }
+    let [integration, provider_ref, status, error_code] = columns;
+    let update = diesel::sql_query(UPDATE_MANY_BY_REF.as_str())
+        .bind::<Array<Nullable<Text>>, _>(integration)
+        .bind::<Array<Nullable<Text>>, _>(provider_ref)
+        .bind::<Array<Nullable<Text>>, _>(status)
+        .bind::<Array<Nullable<Text>>, _>(error_code);
+    let mut conn = crate::checkout(pool).await?;
+    let found: Vec<Found> = Prepared(update).load(&mut conn).await?;
+    Ok(found_each(&reports, &found, |r| {
+        (&r.integration, &r.provider_ref)
+    }))
+}
+
 impl Store {
     /// Records `d.status` for the delivery, creating it if needed. An update that would move
     /// the status backwards (a late `sent` after `delivered`) is ignored. Provider reports that
@@ -209,5 +286,58 @@ impl Store {
             .load(&mut conn)
             .await?;
         rows.into_iter().map(DeliveryRecord::try_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(
+        provider_ref: &str,
+        status: DeliveryStatus,
+        error_code: Option<&str>,
+    ) -> StatusReport {
+        StatusReport {
+            integration: "sms".into(),
+            provider_ref: provider_ref.into(),
+            status,
+            error_code: error_code.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn reports_for_one_reference_fold_as_if_applied_in_turn() {
+        use DeliveryStatus::{Delivered, Failed, Sent};
+        let folded = StatusReport::fold(&[
+            report("SM1", Delivered, None),
+            report("SM2", Sent, None),
+            report("SM1", Sent, None),
+            report("SM2", Failed, Some("30008")),
+            report("SM3", Sent, None),
+        ]);
+        let summary: Vec<_> = folded
+            .iter()
+            .map(|r| (r.provider_ref.as_str(), r.status, r.error_code.as_deref()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("SM1", Delivered, None),
+                ("SM2", Failed, Some("30008")),
+                ("SM3", Sent, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_report_of_the_same_rank_wins() {
+        use DeliveryStatus::{Delivered, Undelivered};
+        let folded = StatusReport::fold(&[
+            report("SM1", Delivered, None),
+            report("SM1", Undelivered, Some("30005")),
+        ]);
+        assert_eq!(folded.len(), 1);
+        assert_eq!(folded[0].status, Undelivered);
     }
 }

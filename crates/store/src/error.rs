@@ -60,6 +60,15 @@ pub enum StoreError {
         /// The idempotency key.
         key: String,
     },
+    /// A statement writing several callers' rows at once (group commit) failed; none of them
+    /// was written.
+    #[error("writing {what} together with others failed: {reason}")]
+    Batch {
+        /// What was being written, e.g. `delivery-log rows`.
+        what: &'static str,
+        /// The error of the shared statement.
+        reason: String,
+    },
     /// The dead-letter key list (`SWITCHYARD_DLQ_KEYS`) is malformed.
     #[error(
         "invalid SWITCHYARD_DLQ_KEYS: {0}; expected `id:BASE64KEY[,id:BASE64KEY…]` with \

@@ -8,13 +8,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Double, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use crate::batch::{Found, found_each};
 use crate::prepared::Prepared;
 use crate::schema::idempotency_keys;
-use crate::{Store, StoreError};
+use crate::{Pool, Store, StoreError};
 
 /// The answer to [`Store::claim`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +80,45 @@ struct ClaimRow {
     taken_over: bool,
 }
 
+/// [`Store::complete`] for a batch: one array per column. Returns the keys found.
+const COMPLETE_MANY: &str = "\
+UPDATE idempotency_keys AS k
+SET state = 'succeeded', provider_ref = v.provider_ref, updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS v(integration, key, provider_ref)
+WHERE k.integration = v.integration AND k.key = v.key
+RETURNING k.integration, k.key";
+
+/// A claim to mark succeeded.
+#[derive(Clone, Debug)]
+pub(crate) struct Completion {
+    integration: String,
+    key: String,
+    provider_ref: Option<String>,
+}
+
+/// Completes `batch` in one statement and one commit; answers, per completion, whether its
+/// key was claimed. Two completions of one key (which a claim prevents) both find it, and
+/// one of their provider references is kept.
+pub(crate) async fn complete_many(
+    pool: &Pool,
+    batch: Vec<Completion>,
+) -> Result<Vec<bool>, StoreError> {
+    let mut columns: [Vec<Option<String>>; 3] = Default::default();
+    for c in &batch {
+        columns[0].push(Some(c.integration.clone()));
+        columns[1].push(Some(c.key.clone()));
+        columns[2].push(c.provider_ref.clone());
+    }
+    let [integration, key, provider_ref] = columns;
+    let update = diesel::sql_query(COMPLETE_MANY)
+        .bind::<Array<Nullable<Text>>, _>(integration)
+        .bind::<Array<Nullable<Text>>, _>(key)
+        .bind::<Array<Nullable<Text>>, _>(provider_ref);
+    let mut conn = crate::checkout(pool).await?;
+    let found: Vec<Found> = Prepared(update).load(&mut conn).await?;
+    Ok(found_each(&batch, &found, |c| (&c.integration, &c.key)))
+}
+
 impl Store {
     /// Claims `key` for `message_id` for `lease`. Exactly one of any number of concurrent
     /// claimers gets [`Claim::Acquired`] (or [`Claim::TakenOver`]).
@@ -122,15 +164,14 @@ impl Store {
         key: &str,
         provider_ref: Option<&str>,
     ) -> Result<(), StoreError> {
-        use idempotency_keys::dsl;
-        let mut conn = self.conn().await?;
-        let update = diesel::update(dsl::idempotency_keys.find((integration, key))).set((
-            dsl::state.eq("succeeded"),
-            dsl::provider_ref.eq(provider_ref),
-            dsl::updated_at.eq(diesel::dsl::now),
-        ));
-        let rows = Prepared(update).execute(&mut conn).await?;
-        if rows == 0 {
+        // Completions made concurrently are written together, in one statement (group commit);
+        // each caller still returns only once its own is committed.
+        let completion = Completion {
+            integration: integration.to_owned(),
+            key: key.to_owned(),
+            provider_ref: provider_ref.map(str::to_owned),
+        };
+        if !self.completions.submit(completion).await? {
             return Err(StoreError::NotClaimed {
                 integration: integration.to_owned(),
                 key: key.to_owned(),

@@ -15,6 +15,7 @@ mod api_keys;
 mod attempts;
 mod audit;
 mod auth;
+mod batch;
 pub mod dead_letters;
 mod deliveries;
 mod delivery_status;
@@ -33,11 +34,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::deadpool::{Object, PoolError};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::batch::Batcher;
 
 pub use attempts::{AttemptRecord, NewAttempt};
 pub use audit::{AuditRecord, NewAuditEntry};
@@ -54,6 +57,20 @@ pub use idempotency::Claim;
 pub use provider_statuses::StatusRecorded;
 pub use push_tokens::InvalidPushToken;
 
+/// A [`Batcher`] named `what` that writes its batches with `flush(&pool, items)`.
+macro_rules! batcher {
+    ($what:literal, $pool:ident, $flush:path) => {{
+        let pool = $pool.clone();
+        Batcher::new(
+            $what,
+            Arc::new(move |items| {
+                let pool = pool.clone();
+                Box::pin(async move { $flush(&pool, items).await })
+            }),
+        )
+    }};
+}
+
 /// How long [`Store::connect`] waits for the first connection before calling the database
 /// unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,7 +85,13 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Cheap to clone; clones share the pool.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<AsyncPgConnection>,
+    pool: Pool,
+    /// The delivery log's group commit ([`Store::record_attempt`]).
+    attempt_log: Batcher<NewAttempt, ()>,
+    /// Group commit of claim completions ([`Store::complete`]).
+    completions: Batcher<idempotency::Completion, bool>,
+    /// Group commit of provider status reports ([`Store::record_provider_status`]).
+    status_reports: Batcher<deliveries::StatusReport, bool>,
     /// Kept for [`Store::migrate`], which needs a connection of its own. Never shown unmasked.
     url: Arc<str>,
 }
@@ -101,6 +124,9 @@ impl Store {
                 reason: e.to_string(),
             })?;
         let store = Store {
+            attempt_log: batcher!("delivery-log rows", pool, attempts::insert_many),
+            completions: batcher!("claim completions", pool, idempotency::complete_many),
+            status_reports: batcher!("status reports", pool, deliveries::update_many_by_ref),
             pool,
             url: url.into(),
         };
@@ -139,9 +165,17 @@ impl Store {
 
     /// A pooled connection, waiting at most [`ACQUIRE_TIMEOUT`] for one to become free.
     async fn conn(&self) -> Result<Object<AsyncPgConnection>, StoreError> {
-        tokio::time::timeout(ACQUIRE_TIMEOUT, self.pool.get())
-            .await
-            .map_err(|_| StoreError::Timeout(ACQUIRE_TIMEOUT))?
-            .map_err(StoreError::Pool)
+        checkout(&self.pool).await
     }
+}
+
+/// The connection pool.
+type Pool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnection>;
+
+/// A connection from `pool`, waiting at most [`ACQUIRE_TIMEOUT`] for one to become free.
+async fn checkout(pool: &Pool) -> Result<Object<AsyncPgConnection>, StoreError> {
+    tokio::time::timeout(ACQUIRE_TIMEOUT, pool.get())
+        .await
+        .map_err(|_| StoreError::Timeout(ACQUIRE_TIMEOUT))?
+        .map_err(StoreError::Pool)
 }

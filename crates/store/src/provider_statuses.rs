@@ -7,6 +7,7 @@ use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::sql_types::{Nullable, Text, Untyped};
 use diesel_async::RunQueryDsl;
 
+use crate::deliveries::StatusReport;
 use crate::prepared::Prepared;
 use crate::{DeliveryStatus, Store, StoreError};
 
@@ -57,10 +58,14 @@ impl Store {
         status: DeliveryStatus,
         error_code: Option<&str>,
     ) -> Result<StatusRecorded, StoreError> {
-        if self
-            .update_delivery_by_provider_ref(integration, provider_ref, status, error_code)
-            .await?
-        {
+        // Reports recorded concurrently are applied together, in one statement (group commit).
+        let report = StatusReport {
+            integration: integration.to_owned(),
+            provider_ref: provider_ref.to_owned(),
+            status,
+            error_code: error_code.map(str::to_owned),
+        };
+        if self.status_reports.submit(report).await? {
             return Ok(StatusRecorded::Applied);
         }
         let mut conn = self.conn().await?;
