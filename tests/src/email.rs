@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use switchyard_broker::{Broker, Publisher};
 use switchyard_cli::components::{self, Component, Running};
 use switchyard_cli::email::EmailRunSettings;
+use switchyard_email::FanOut;
 use switchyard_runtime::RuntimeContext;
 use switchyard_store::{DeliveryStatus, Role};
 use switchyard_telemetry::Metrics;
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{Harness, WorkerHandle, amqp_url, database_url, sample};
 
 /// `[queues.email]` with the same fast policies as the SMS queue of [`crate::queues_toml`].
-pub const EMAIL_QUEUE: &str = "[queues.email]\nrouting_keys = [\"email.send\"]\n\
+pub const EMAIL_QUEUE: &str = "[queues.email]\nrouting_keys = [\"email.send\", \"email.bulk\"]\n\
      prefetch = 8\nconcurrency = 4\nhandler_timeout = \"5s\"\ndelivery_limit = 20\nmax_attempts = 5\n\
      retry_base = \"100ms\"\nretry_tiers = [\"100ms\", \"200ms\", \"400ms\"]\n\
      rate_limit = { per_second = 1000, burst = 1000 }\n\
@@ -74,9 +75,11 @@ impl EmailHarness {
         )
         .await
         .expect("worker broker");
+        let publisher = Publisher::new(broker.clone(), Duration::from_secs(5));
+        let fan_out = FanOut::new(publisher.clone(), broker.topology().main_exchange());
         let ctx = RuntimeContext {
             broker: broker.clone(),
-            publisher: Publisher::new(broker.clone(), Duration::from_secs(5)),
+            publisher,
             store: self.h.store.clone(),
             metrics: metrics.clone(),
             shutdown_grace: Duration::from_secs(5),
@@ -90,7 +93,8 @@ impl EmailHarness {
             None,
             self.h.store.clone(),
         )
-        .expect("email worker");
+        .expect("email worker")
+        .with_fan_out(fan_out);
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -108,7 +112,18 @@ impl EmailHarness {
 
     /// Posts `email.send` with `payload` and message id `id` to `ingress`.
     pub async fn post_to(&self, ingress: &str, id: &str, payload: Value) -> reqwest::Response {
-        let message = json!({ "id": id, "type": "email.send", "tenant": self.h.namespace, "payload": payload });
+        self.post_type_to(ingress, "email.send", id, payload).await
+    }
+
+    /// Posts a message of type `message_type` to `ingress`.
+    pub async fn post_type_to(
+        &self,
+        ingress: &str,
+        message_type: &str,
+        id: &str,
+        payload: Value,
+    ) -> reqwest::Response {
+        let message = json!({ "id": id, "type": message_type, "tenant": self.h.namespace, "payload": payload });
         self.h
             .http
             .post(format!("{ingress}/v1/messages"))

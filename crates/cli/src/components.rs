@@ -190,7 +190,11 @@ pub async fn start(
             timeout,
             sandbox.as_ref(),
             store.clone(),
-        )?;
+        )?
+        .with_fan_out(switchyard_email::FanOut::new(
+            publisher.clone(),
+            broker.topology().main_exchange(),
+        ));
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }

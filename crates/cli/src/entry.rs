@@ -107,11 +107,15 @@ fn print_banner(running: &components::Running) {
             "sandbox        {}  (GET /_sandbox/requests)",
             sandbox.base_url()
         );
+        let smtp = sandbox.smtp();
+        let secondary = smtp
+            .secondary
+            .map(|addr| format!(", smtp://{addr} (failover)"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "sandbox smtp   {} (primary), {:?} (secondary)  (GET /_sandbox/mail)",
-            sandbox.smtp().primary,
-            sandbox.smtp().secondary
+            "sandbox smtp   smtp://{}{secondary}  (GET /_sandbox/mail)",
+            smtp.primary
         );
     }
     let _ = writeln!(

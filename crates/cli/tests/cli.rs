@@ -65,7 +65,7 @@ fn unknown_component_and_bad_arguments_say_what_to_do() {
     let (ok, text) = switchyard(&["run", "fax"]);
     assert!(
         !ok && text.contains("unknown component `fax`")
-            && text.contains("all, ingress, sms, dead-letters, sandbox"),
+            && text.contains("all, ingress, sms, push, email, dead-letters, sandbox"),
         "{text}"
     );
     let (ok, text) = switchyard(&["keys", "revoke", "not-a-uuid"]);
@@ -219,15 +219,19 @@ fn sigterm_stops_a_running_switchyard_cleanly() {
     let stdout = child.stdout.take().unwrap();
     let banner: Vec<String> = BufReader::new(stdout)
         .lines()
-        .take(3)
+        .take(4)
         .map(Result::unwrap)
         .collect();
     // stdout carries only the banner: logs go to stderr.
-    let heads: Vec<&str> = banner
+    let heads: Vec<String> = banner
         .iter()
-        .filter_map(|l| l.split_whitespace().next())
+        .map(|l| l.split("  ").next().unwrap_or_default().trim().to_owned())
         .collect();
-    assert_eq!(heads, ["ingress", "sandbox", "metrics"], "{banner:?}");
+    assert_eq!(
+        heads,
+        ["ingress", "sandbox", "sandbox smtp", "metrics"],
+        "{banner:?}"
+    );
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

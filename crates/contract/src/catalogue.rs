@@ -38,6 +38,7 @@ const SCHEMAS: &[(&str, &str)] = &[
     ("sms.send", include_str!("../schemas/sms.send.json")),
     ("sms.status", include_str!("../schemas/sms.status.json")),
     ("email.send", include_str!("../schemas/email.send.json")),
+    ("email.bulk", include_str!("../schemas/email.bulk.json")),
     ("push.send", include_str!("../schemas/push.send.json")),
     (
         "push.token_invalidated",

@@ -72,3 +72,22 @@ fn content_and_template_are_exclusive_and_attachments_bounded() {
     stored["attachments"] = json!([{"filename": "r.pdf", "storage": "s3://bucket/r.pdf"}]);
     assert!(pointers(&stored).is_empty(), "{:?}", pointers(&stored));
 }
+
+#[test]
+fn a_bulk_over_ten_thousand_recipients_is_refused_naming_the_limit() {
+    let recipients: Vec<Value> = (0..10_001)
+        .map(|i| json!({"to": format!("p{i}@example.org")}))
+        .collect();
+    let bulk = json!({"template": "report_card", "recipients": recipients});
+    let Err(PayloadError::Invalid { errors, .. }) = validate("email.bulk", &bulk) else {
+        panic!("10,001 recipients accepted")
+    };
+    assert_eq!(errors[0].pointer, "/payload/recipients");
+    assert!(errors[0].message.contains("10000"), "{}", errors[0].message);
+    let mut ok = bulk;
+    ok["recipients"] =
+        json!([{"to": {"email": "a@example.org", "name": "A"}, "vars": {"student": "Ada"}}]);
+    assert!(validate("email.bulk", &ok).is_ok());
+    ok["recipients"][0]["to"]["name"] = json!("A\r\nBcc: b@example.org");
+    assert!(validate("email.bulk", &ok).is_err());
+}

@@ -157,6 +157,12 @@ pub enum EmailError {
         "no valid sender for this tenant: {0}; set `from` in the tenant settings or SWITCHYARD_SMTP_FROM"
     )]
     NoSender(String),
+    /// A fanned-out `email.send` of an `email.bulk` was not confirmed by RabbitMQ.
+    #[error("publishing the email.send messages of a bulk: {0}")]
+    FanOut(String),
+    /// The worker was built without a publisher, so it cannot fan out `email.bulk`.
+    #[error("this email worker cannot fan out email.bulk (built without a publisher)")]
+    NoFanOut,
     /// Postgres failed.
     #[error("database: {0}")]
     Store(#[from] StoreError),
@@ -198,6 +204,12 @@ impl Classify for EmailError {
             EmailError::Build(_) => permanent("build_failed"),
             EmailError::NoRelay => permanent("no_relay"),
             EmailError::NoSender(_) => permanent("no_sender"),
+            // Published ids are deterministic: repeating the whole fan-out is harmless.
+            EmailError::FanOut(_) => Failure::Retryable {
+                code: "fan_out_unconfirmed",
+                retry_after: None,
+            },
+            EmailError::NoFanOut => permanent("no_fan_out"),
             EmailError::Store(_) => Failure::Retryable {
                 code: "store_unavailable",
                 retry_after: None,

@@ -14,6 +14,42 @@ pub enum EmailJob {
     /// `email.send`: send one email.
     #[serde(rename = "email.send")]
     Send(Box<SendEmail>),
+    /// `email.bulk`: one template to many recipients, fanned out into `email.send`s.
+    #[serde(rename = "email.bulk")]
+    Bulk(Box<BulkEmail>),
+}
+
+/// `email.bulk`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkEmail {
+    /// Template name, as in [`SendEmail::template`].
+    pub template: String,
+    /// Default locale; a recipient's own wins.
+    pub locale: Option<String>,
+    /// Variables shared by all recipients; a recipient's own win.
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// `Reply-To` of every email.
+    pub reply_to: Option<Value>,
+    /// Extra headers of every email.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The recipients, at most 10,000 (the schema's limit).
+    pub recipients: Vec<BulkRecipient>,
+}
+
+/// One recipient of an `email.bulk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRecipient {
+    /// The address, bare or named (kept as JSON: it is copied into the `email.send`).
+    pub to: Value,
+    /// This recipient's variables.
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// This recipient's locale.
+    pub locale: Option<String>,
 }
 
 /// `email.send`.

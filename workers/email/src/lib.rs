@@ -9,6 +9,7 @@
 //! `Message-ID` (derived from the idempotency key): a resend after a crash or after an
 //! unanswered DATA is recognisable as the same message, and receivers deduplicate on it.
 
+mod bulk;
 mod compose;
 mod error;
 pub mod failover;
@@ -22,10 +23,11 @@ use switchyard_store::{DeliveryStatus, DeliveryUpdate, Store};
 use switchyard_telemetry::mask;
 use switchyard_templates::Templates;
 
+pub use bulk::{FanOut, send_id};
 pub use compose::{ALLOWED_HEADERS, message_id};
 pub use error::{Cause, EmailError, SmtpError, Stage};
 pub use failover::{FailoverPolicy, Relays};
-pub use job::{EmailJob, SendEmail};
+pub use job::{BulkEmail, EmailJob, SendEmail};
 pub use lettre::message::Mailbox;
 pub use relay::{Relay, RelayConfig, RelayRole, TlsMode};
 pub use tenants::Tenants;
@@ -50,6 +52,7 @@ pub struct EmailWorker {
     templates: Templates,
     settings: EmailSettings,
     store: Store,
+    fan_out: Option<FanOut>,
 }
 
 impl EmailWorker {
@@ -65,7 +68,25 @@ impl EmailWorker {
             templates,
             settings,
             store,
+            fan_out: None,
         }
+    }
+
+    /// Lets the worker fan `email.bulk` out through `fan_out`.
+    pub fn with_fan_out(mut self, fan_out: FanOut) -> Self {
+        self.fan_out = Some(fan_out);
+        self
+    }
+
+    async fn bulk(&self, bulk: &BulkEmail, ctx: &DeliveryContext) -> Result<Done, EmailError> {
+        let fan_out = self.fan_out.as_ref().ok_or(EmailError::NoFanOut)?;
+        let count = fan_out.fan_out(bulk, ctx).await?;
+        tracing::info!(count, "email.bulk fanned out into email.send messages");
+        let provider_ref = format!("fanned_out:{count}");
+        self.record_sent(ctx, &provider_ref).await?;
+        Ok(Done {
+            provider_ref: Some(provider_ref),
+        })
     }
 
     async fn send(&self, email: &SendEmail, ctx: &DeliveryContext) -> Result<Done, EmailError> {
@@ -134,12 +155,16 @@ impl Worker for EmailWorker {
     async fn handle(&self, job: EmailJob, ctx: &DeliveryContext) -> Result<Done, EmailError> {
         match job {
             EmailJob::Send(email) => self.send(&email, ctx).await,
+            EmailJob::Bulk(bulk) => self.bulk(&bulk, ctx).await,
         }
     }
 
     fn has_side_effect(&self, job: &EmailJob) -> bool {
         match job {
             EmailJob::Send(_) => true,
+            // Publishing the same deterministic ids again is harmless (see `bulk.rs`), so a
+            // bulk needs no claim, and an interrupted one is simply fanned out again.
+            EmailJob::Bulk(_) => false,
         }
     }
 
