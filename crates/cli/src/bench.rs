@@ -15,11 +15,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use serde_json::json;
-use switchyard_broker::{Broker, Publisher, QueuesConfig, Topology};
-use switchyard_runtime::RuntimeContext;
+use switchyard_broker::{QueuesConfig, Topology};
 use switchyard_store::{Role, Store};
-use switchyard_telemetry::Metrics;
-use switchyard_telemetry::metrics::OutcomeLabels;
 use tokio_util::sync::CancellationToken;
 
 use crate::components::{self, Component};
@@ -27,6 +24,7 @@ use crate::settings::{RunSettings, Settings};
 
 mod raw;
 mod report;
+mod worker;
 
 /// `switchyard bench` options.
 #[derive(Args, Debug, Clone)]
@@ -46,6 +44,10 @@ pub struct BenchArgs {
     /// A quick run (200 messages) to check the bench itself works; figures mean little.
     #[arg(long)]
     pub smoke: bool,
+    /// Handlers per worker (and prefetch twice that) for the bench's queues; the shipped
+    /// queues.toml values when absent. More handlers make bigger group commits.
+    #[arg(long)]
+    pub handlers: Option<u32>,
 }
 
 /// Rate and latency of one stage.
@@ -59,8 +61,12 @@ pub struct Stage {
     pub p50_ms: Option<f64>,
     /// 99th percentile latency, ms (when measured).
     pub p99_ms: Option<f64>,
-    /// CPU seconds per 10,000 messages of this process during the stage.
+    /// CPU seconds per 10,000 messages of the bench process (the ingress, the sandbox and the
+    /// load generator) during the stage.
     pub cpu_s_per_10k: f64,
+    /// CPU seconds per 10,000 messages of the worker process, when the stage involves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_cpu_s_per_10k: Option<f64>,
     /// End to end only: messages per second until the provider had every SMS, before the
     /// worker had finished their status callbacks (which `rate` waits for).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,22 +76,33 @@ pub struct Stage {
     pub db_cpu_s_per_10k: f64,
 }
 
+/// Peak and idle memory of the processes, MiB.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Memory {
+    /// The worker process, connected and consuming, before any load.
+    pub worker_idle_rss_mib: f64,
+    /// The worker process at its peak, over every stage.
+    pub worker_peak_rss_mib: f64,
+    /// The bench process (ingress, sandbox, load generator) at its peak.
+    pub bench_peak_rss_mib: f64,
+}
+
 /// Runs the benchmark.
 pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<()> {
     let n = if args.smoke { 200 } else { args.messages };
     report::watch_database(&settings.database_url);
     let namespace = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let queues_file = bench_topology(settings, &namespace)?;
+    let queues_file = bench_topology(settings, &namespace, args.handlers)?;
     let mut settings = settings.clone();
     settings.queues = queues_file.clone();
     let topology = Topology::new(QueuesConfig::load(&queues_file)?);
     let result = stages(&settings, &topology, args, n).await;
     raw::delete_topology(&settings.amqp_url, &topology).await;
     let _ = std::fs::remove_file(&queues_file);
-    let stages = result?;
-    let table = report::table(&stages);
+    let (stages, memory) = result?;
+    let table = report::table(&stages, &memory);
     print!("{table}");
-    let report = json!({ "messages": n, "body_bytes": args.size, "clients": args.clients, "peak_rss_mib": report::peak_rss_mib(), "stages": stages });
+    let report = json!({ "messages": n, "body_bytes": args.size, "clients": args.clients, "memory": memory, "stages": stages });
     std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", args.json.display()))?;
     println!("report written to {}", args.json.display());
@@ -94,7 +111,11 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<()> {
 
 /// The shipped topology under a throwaway namespace, with the rate limit lifted (the bench
 /// measures throughput, not the provider's limit).
-fn bench_topology(settings: &Settings, namespace: &str) -> anyhow::Result<PathBuf> {
+fn bench_topology(
+    settings: &Settings,
+    namespace: &str,
+    handlers: Option<u32>,
+) -> anyhow::Result<PathBuf> {
     let text = std::fs::read_to_string(&settings.queues)
         .with_context(|| format!("reading {}", settings.queues.display()))?;
     let mut doc: toml::Table = toml::from_str(&text)?;
@@ -106,6 +127,13 @@ fn bench_topology(settings: &Settings, namespace: &str) -> anyhow::Result<PathBu
                 limit.insert("per_second".into(), toml::Value::Integer(1_000_000));
                 limit.insert("burst".into(), toml::Value::Integer(1_000_000));
                 q.insert("rate_limit".into(), toml::Value::Table(limit));
+                if let Some(handlers) = handlers {
+                    q.insert("concurrency".into(), toml::Value::Integer(handlers.into()));
+                    q.insert(
+                        "prefetch".into(),
+                        toml::Value::Integer(2 * i64::from(handlers)),
+                    );
+                }
             }
         }
     }
@@ -119,7 +147,7 @@ async fn stages(
     topology: &Topology,
     args: &BenchArgs,
     n: usize,
-) -> anyhow::Result<Vec<Stage>> {
+) -> anyhow::Result<(Vec<Stage>, Memory)> {
     let mut stages = raw::limit(&settings.amqp_url, topology, n, args.size).await?;
     let sandbox = switchyard_sandbox::start(switchyard_sandbox::SandboxConfig::ephemeral()).await?;
     let run = run_settings(&sandbox).await?;
@@ -144,7 +172,7 @@ async fn stages(
     };
     let clients = args.clients;
 
-    let single = report::measure("ingress POST /v1/messages", n, || async {
+    let single = report::measure("ingress POST /v1/messages", n, None, || async {
         Ok(http
             .post_each("ingress", n, clients, None)
             .await?
@@ -154,15 +182,17 @@ async fn stages(
     });
     stages.push(single.await?);
     stages.push(
-        report::measure("ingress POST /v1/messages/batch (100)", n, || {
+        report::measure("ingress POST /v1/messages/batch (100)", n, None, || {
             http.post_batches(n, clients)
         })
         .await?,
     );
     raw::purge(&settings.amqp_url, &topology.work_queue("sms")).await?;
 
-    let worker_shutdown = CancellationToken::new();
-    let worker = start_worker(settings, &run, &store, worker_shutdown.clone()).await?;
+    let worker = worker::WorkerProcess::spawn(settings, &run)?;
+    // Idle: connected, consuming, nothing to do yet.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (worker_idle_rss, _) = worker.rss_mib();
     let delivered = |target: usize| {
         let sandbox = sandbox.clone();
         async move {
@@ -183,19 +213,20 @@ async fn stages(
     // the provider has every SMS: that is the rate the pipeline sustains, and the half-load
     // stage after it starts on an idle pipeline, so its latency is its own.
     let mut provider_done = None;
-    let mut full = report::measure("end to end, full load", n, || async {
+    let pid = Some(worker.pid());
+    let mut full = report::measure("end to end, full load", n, pid, || async {
         let started = Instant::now();
         let sent = http.post_each("full", n, clients, None).await?;
         delivered(n).await;
         provider_done = Some(started.elapsed());
         let latencies = report::provider_latencies(&sandbox, "full", &sent);
-        finished(&worker, 3 * n).await?;
+        worker.finished(3 * n).await?;
         Ok(latencies)
     })
     .await?;
     full.provider_rate = provider_done.map(|t| n as f64 / t.as_secs_f64());
     let (half_rate, half_n) = ((full.rate / 2.0).max(1.0), (n / 2).max(1));
-    let half = report::measure("end to end, half load", half_n, || async {
+    let half = report::measure("end to end, half load", half_n, pid, || async {
         let sent = http
             .post_each("half", half_n, clients, Some(half_rate))
             .await?;
@@ -203,13 +234,19 @@ async fn stages(
         Ok(report::provider_latencies(&sandbox, "half", &sent))
     })
     .await?;
-    finished(&worker, 3 * (n + half_n)).await?;
+    worker.finished(3 * (n + half_n)).await?;
     stages.push(full);
     stages.push(half);
-    worker_shutdown.cancel();
+    let (_, worker_peak_rss) = worker.rss_mib();
+    drop(worker);
+    let memory = Memory {
+        worker_idle_rss_mib: worker_idle_rss,
+        worker_peak_rss_mib: worker_peak_rss,
+        bench_peak_rss_mib: report::peak_rss_mib(),
+    };
     shutdown.cancel();
     sandbox.shutdown();
-    Ok(stages)
+    Ok((stages, memory))
 }
 
 async fn run_settings(sandbox: &switchyard_sandbox::SandboxHandle) -> anyhow::Result<RunSettings> {
@@ -234,59 +271,6 @@ async fn run_settings(sandbox: &switchyard_sandbox::SandboxHandle) -> anyhow::Re
         provider_timeout_secs: 10,
         email: Default::default(),
     })
-}
-
-/// How long the bench waits for the worker to finish the status callbacks before giving up.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Waits until the worker has finished `target` deliveries successfully (sends and status
-/// callbacks alike).
-async fn finished(worker: &Metrics, target: usize) -> anyhow::Result<()> {
-    let labels = OutcomeLabels {
-        integration: "sms".into(),
-        outcome: "succeeded".into(),
-    };
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    loop {
-        let done = worker.messages_finished.get_or_create(&labels).get();
-        if done >= target as u64 {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the worker finished {done} of {target} deliveries within {DRAIN_TIMEOUT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Starts the SMS worker on its own broker connection; returns its metrics.
-async fn start_worker(
-    settings: &Settings,
-    run: &RunSettings,
-    store: &Store,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Metrics> {
-    let metrics = Metrics::new();
-    let topology = Topology::new(QueuesConfig::load(&settings.queues)?);
-    let broker = Broker::connect(
-        &settings.amqp_url,
-        topology,
-        "bench-worker",
-        metrics.clone(),
-    )
-    .await?;
-    let ctx = RuntimeContext {
-        broker: broker.clone(),
-        publisher: Publisher::new(broker, Duration::from_secs(5)),
-        store: store.clone(),
-        metrics: metrics.clone(),
-        shutdown_grace: Duration::from_secs(5),
-        depth_interval: Duration::from_secs(5),
-    };
-    let worker = components::sms_worker(run, None, store.clone(), metrics.clone())?;
-    tokio::spawn(switchyard_runtime::run(worker, ctx, shutdown));
-    Ok(metrics)
 }
 
 /// One message posted by the load generator.

@@ -170,6 +170,8 @@ fn bench_smoke_prints_the_table_and_writes_the_report() {
         "ingress POST /v1/messages",
         "end to end, half load",
         "of limit",
+        "worker CPU",
+        "RSS: worker",
     ] {
         assert!(text.contains(row), "missing {row}:\n{text}");
     }
@@ -179,6 +181,25 @@ fn bench_smoke_prints_the_table_and_writes_the_report() {
     assert_eq!(stages.len(), 6);
     assert!(
         stages.iter().all(|s| s["rate"].as_f64().unwrap() > 0.0),
+        "{json}"
+    );
+    // The worker ran as a process of its own: its CPU and memory are measured apart.
+    let end_to_end: Vec<_> = stages
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("end to end"))
+        .collect();
+    assert_eq!(end_to_end.len(), 2, "{json}");
+    assert!(
+        end_to_end
+            .iter()
+            .all(|s| s["worker_cpu_s_per_10k"].as_f64().unwrap() > 0.0),
+        "{json}"
+    );
+    let memory = &json["memory"];
+    assert!(memory["worker_idle_rss_mib"].as_f64().unwrap() > 1.0, "{json}");
+    assert!(
+        memory["worker_peak_rss_mib"].as_f64().unwrap()
+            >= memory["worker_idle_rss_mib"].as_f64().unwrap(),
         "{json}"
     );
     let _ = std::fs::remove_file(report);

@@ -8,21 +8,33 @@ use std::time::{Duration, Instant};
 
 use switchyard_sandbox::SandboxHandle;
 
-use super::{Sent, Stage};
+use super::{Memory, Sent, Stage};
 
-/// Runs `work` (which handles `n` messages and returns their latencies) and measures it.
-pub async fn measure<F, Fut>(name: &str, n: usize, work: F) -> anyhow::Result<Stage>
+/// Runs `work` (which handles `n` messages and returns their latencies) and measures it,
+/// including the CPU of the worker process `worker` when given.
+pub async fn measure<F, Fut>(
+    name: &str,
+    n: usize,
+    worker: Option<u32>,
+    work: F,
+) -> anyhow::Result<Stage>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = anyhow::Result<Vec<Duration>>>,
 {
+    let worker_stat = worker.map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/stat")));
+    let worker_cpu = || worker_stat.as_deref().map(process_cpu_seconds);
     let cpu_before = cpu_seconds();
     let db_before = database_cpu_seconds();
+    let worker_before = worker_cpu();
     let started = Instant::now();
     let mut latencies = work().await?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     let db = database_cpu_seconds() - db_before;
+    let worker_spent = worker_cpu()
+        .zip(worker_before)
+        .map(|(after, before)| (after - before) / n as f64 * 10_000.0);
     latencies.sort();
     Ok(Stage {
         name: name.to_owned(),
@@ -30,6 +42,7 @@ where
         p50_ms: percentile(&latencies, 0.50),
         p99_ms: percentile(&latencies, 0.99),
         cpu_s_per_10k: cpu / n as f64 * 10_000.0,
+        worker_cpu_s_per_10k: worker_spent,
         db_cpu_s_per_10k: db / n as f64 * 10_000.0,
         provider_rate: None,
     })
@@ -158,23 +171,25 @@ pub fn peak_rss_mib() -> f64 {
 }
 
 /// The table: each stage with its rate as a share of the raw publish-confirm rate.
-pub fn table(stages: &[Stage]) -> String {
+pub fn table(stages: &[Stage], memory: &Memory) -> String {
     let limit = stages.first().map_or(1.0, |s| s.rate);
     let mut out = format!(
-        "{:<42} {:>10} {:>8} {:>9} {:>9} {:>10} {:>10}\n",
-        "stage", "msg/s", "of limit", "p50 ms", "p99 ms", "CPU s/10k", "PG s/10k"
+        "{:<42} {:>10} {:>8} {:>9} {:>9} {:>10} {:>10} {:>10}\n",
+        "stage", "msg/s", "of limit", "p50 ms", "p99 ms", "bench CPU", "worker CPU", "PG CPU"
     );
     for s in stages {
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let _ = writeln!(
             out,
-            "{:<42} {:>10.0} {:>7.0}% {:>9} {:>9} {:>10.2} {:>10.2}",
+            "{:<42} {:>10.0} {:>7.0}% {:>9} {:>9} {:>10.2} {:>10} {:>10.2}",
             s.name,
             s.rate,
             s.rate / limit * 100.0,
             ms(s.p50_ms),
             ms(s.p99_ms),
             s.cpu_s_per_10k,
+            s.worker_cpu_s_per_10k
+                .map_or("-".to_owned(), |c| format!("{c:.2}")),
             s.db_cpu_s_per_10k
         );
     }
@@ -190,8 +205,14 @@ pub fn table(stages: &[Stage]) -> String {
     }
     let _ = writeln!(
         out,
-        "peak RSS of this process (all stages, ingress + worker + sandbox): {:.0} MiB",
-        peak_rss_mib()
+        "CPU columns: seconds per 10,000 messages of the bench process (ingress, sandbox, load \
+         generator), the worker process and the Postgres backends"
+    );
+    let _ = writeln!(
+        out,
+        "RSS: worker {:.0} MiB idle, {:.0} MiB peak; bench process (ingress + sandbox + load \
+         generator) {:.0} MiB peak",
+        memory.worker_idle_rss_mib, memory.worker_peak_rss_mib, memory.bench_peak_rss_mib
     );
     out
 }
