@@ -7,6 +7,7 @@ pub mod fault_world;
 pub mod proxy;
 pub mod push;
 pub mod throwaway;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -296,6 +297,7 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
         public_url: format!("http://127.0.0.1:{port}"),
         body_limit: 64 * 1024,
         key_cache_secs: 5,
+        webhooks: None,
         twilio_base_url: Some(sandbox.base_url()),
         twilio_account_sid: switchyard_sandbox::DEFAULT_ACCOUNT_SID.into(),
         twilio_auth_token: switchyard_sandbox::DEFAULT_AUTH_TOKEN.into(),

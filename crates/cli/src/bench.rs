@@ -259,6 +259,7 @@ async fn run_settings(sandbox: &switchyard_sandbox::SandboxHandle) -> anyhow::Re
         public_url: format!("http://127.0.0.1:{port}"),
         body_limit: 4 * 1024 * 1024,
         key_cache_secs: 5,
+        webhooks: None,
         twilio_base_url: Some(sandbox.base_url()),
         twilio_account_sid: switchyard_sandbox::DEFAULT_ACCOUNT_SID.into(),
         twilio_auth_token: switchyard_sandbox::DEFAULT_AUTH_TOKEN.into(),

@@ -143,6 +143,7 @@ pub async fn start(
                 public_base_url: run.public_url.clone(),
                 twilio_auth_token: run.twilio_auth_token.clone(),
                 body_limit: run.body_limit,
+                webhooks: Arc::new(webhook_sources(run)?),
             }),
             key_cache: Arc::new(switchyard_ingress::key_cache::KeyCache::new(
                 Duration::from_secs(run.key_cache_secs),
@@ -335,4 +336,17 @@ fn readiness_checks(broker: Broker, store: Store) -> Vec<ReadinessCheck> {
         }),
     );
     vec![broker_check, store_check]
+}
+
+/// The webhooks file's sources; none when no file is configured.
+fn webhook_sources(
+    run: &RunSettings,
+) -> anyhow::Result<switchyard_ingress::webhooks::config::Sources> {
+    let Some(path) = &run.webhooks else {
+        return Ok(Default::default());
+    };
+    let sources = switchyard_ingress::webhooks::config::Sources::load(path)
+        .context("loading the webhooks file (SWITCHYARD_WEBHOOKS)")?;
+    tracing::info!(sources = sources.len(), path = %path.display(), "webhook sources loaded");
+    Ok(sources)
 }

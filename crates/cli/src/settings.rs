@@ -94,6 +94,11 @@ pub struct RunSettings {
     #[arg(long, env = "SWITCHYARD_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
 
+    /// The webhooks file: the sources `POST /webhooks/<name>[/<tenant>]` accepts, with their
+    /// provider kind and secrets (see `webhooks.example.toml`). Unset: no webhook source.
+    #[arg(long, env = "SWITCHYARD_WEBHOOKS")]
+    pub webhooks: Option<PathBuf>,
+
     /// Twilio API base URL. Unset: the embedded provider sandbox is started and used.
     #[arg(long, env = "SWITCHYARD_TWILIO_BASE_URL")]
     pub twilio_base_url: Option<String>,

@@ -44,6 +44,14 @@ const SCHEMAS: &[(&str, &str)] = &[
         "push.token_invalidated",
         include_str!("../schemas/push.token_invalidated.json"),
     ),
+    ("stripe.event", include_str!("../schemas/stripe.event.json")),
+    ("paypal.event", include_str!("../schemas/paypal.event.json")),
+    ("zoom.event", include_str!("../schemas/zoom.event.json")),
+    ("graph.event", include_str!("../schemas/graph.event.json")),
+    (
+        "webhook.event",
+        include_str!("../schemas/webhook.event.json"),
+    ),
 ];
 
 static CATALOGUE: LazyLock<Vec<MessageType>> = LazyLock::new(|| {

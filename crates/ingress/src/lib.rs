@@ -35,6 +35,8 @@ pub struct IngressConfig {
     pub twilio_auth_token: String,
     /// Largest accepted request body, bytes.
     pub body_limit: usize,
+    /// The webhook sources of `/webhooks/{source}[/{tenant}]` (the webhooks file).
+    pub webhooks: Arc<webhooks::config::Sources>,
 }
 
 /// Shared state of the handlers.
@@ -62,6 +64,11 @@ pub fn router(state: AppState, extra: Router) -> Router {
         .route("/v1/messages/batch", post(messages::post_batch))
         .route("/v1/messages/{id}", get(status::get))
         .route("/webhooks/twilio/status", post(webhooks::twilio::status))
+        .route("/webhooks/{source}", post(webhooks::gateway::receive))
+        .route(
+            "/webhooks/{source}/{tenant}",
+            post(webhooks::gateway::receive_for_tenant),
+        )
         .with_state(state)
         .merge(extra)
         .layer(DefaultBodyLimit::max(limit))

@@ -29,6 +29,7 @@ mod push_tokens;
 mod schema;
 mod text_enum;
 mod token;
+mod webhook_events;
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub use history::{DeliveryEvent, MessageHistory};
 pub use idempotency::Claim;
 pub use provider_statuses::StatusRecorded;
 pub use push_tokens::InvalidPushToken;
+pub use webhook_events::WebhookClaim;
 
 /// A [`Batcher`] named `what` that writes its batches with `flush(&pool, items)`.
 macro_rules! batcher {

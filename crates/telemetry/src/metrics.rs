@@ -82,6 +82,17 @@ pub struct SmsEncodingLabel {
     pub encoding: String,
 }
 
+/// Labels: a webhook provider kind and what became of the request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// Provider kind (`stripe`, `paypal`, `zoom`, `graph`, `hmac`, `standard`, `twilio`), or
+    /// `unknown` for a path no source is configured for (never the path itself).
+    pub provider: String,
+    /// `accepted`, `duplicate`, `handshake`, `bad_signature`, `stale`, `malformed`,
+    /// `unknown_source`, `unavailable`.
+    pub result: String,
+}
+
 /// Label: ingress route.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabel {
@@ -147,6 +158,8 @@ pub struct Metrics {
     pub dead_letters_purged: Counter,
     /// SMS parts sent, by encoding: what the provider bills.
     pub sms_segments: Family<SmsEncodingLabel, Counter>,
+    /// Provider webhooks received, by provider kind and result.
+    pub webhooks: Family<WebhookLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -181,6 +194,7 @@ impl Metrics {
             dead_letters_replayed: Family::default(),
             dead_letters_purged: Counter::default(),
             sms_segments: Family::default(),
+            webhooks: Family::default(),
         };
         m.register_all();
         m
@@ -297,6 +311,11 @@ impl Metrics {
             "SMS parts sent, by encoding (gsm7: 160/153 characters a part, ucs2: 70/67)",
             self.sms_segments.clone(),
         );
+        s.register(
+            "switchyard_webhooks",
+            "Provider webhooks received, by provider kind and result (bad_signature, stale, …)",
+            self.webhooks.clone(),
+        );
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.
@@ -321,6 +340,16 @@ impl Metrics {
             .get_or_create(&ProviderLabels {
                 provider: provider.to_owned(),
                 status_class,
+            })
+            .inc();
+    }
+
+    /// Counts one provider webhook; `provider` must be a provider kind, never a path segment.
+    pub fn webhook(&self, provider: &str, result: &str) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                provider: provider.to_owned(),
+                result: result.to_owned(),
             })
             .inc();
     }
