@@ -196,7 +196,10 @@ fn bench_smoke_prints_the_table_and_writes_the_report() {
         "{json}"
     );
     let memory = &json["memory"];
-    assert!(memory["worker_idle_rss_mib"].as_f64().unwrap() > 1.0, "{json}");
+    assert!(
+        memory["worker_idle_rss_mib"].as_f64().unwrap() > 1.0,
+        "{json}"
+    );
     assert!(
         memory["worker_peak_rss_mib"].as_f64().unwrap()
             >= memory["worker_idle_rss_mib"].as_f64().unwrap(),
