@@ -48,6 +48,15 @@ struct WorkerProcess {
     metrics: Option<String>,
 }
 
+/// A scenario that fails (panics) must not leave its workers running: they would retry a
+/// throwaway node that no longer exists for as long as the machine is up.
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// What one scenario did to the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {

@@ -208,10 +208,37 @@ fn bench_smoke_prints_the_table_and_writes_the_report() {
     let _ = std::fs::remove_file(report);
 }
 
+/// Kills the child if the test fails before it stopped it, so a failed run leaves no process
+/// consuming queues behind.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The shipped queues.toml in a namespace of this test's own, so the worker it starts never
+/// takes messages from the real `sms` queue of a Switchyard running on this machine.
+fn isolated_queues() -> std::path::PathBuf {
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../queues.toml")).unwrap();
+    let text = shipped.replace("namespace = \"\"", "namespace = \"cli-sigterm-test\"");
+    assert!(
+        text.contains("cli-sigterm-test"),
+        "queues.toml changed shape"
+    );
+    let path = std::env::temp_dir().join(format!("cli-sigterm-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
 fn sigterm_stops_a_running_switchyard_cleanly() {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    let queues = isolated_queues();
+    let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args([
             "run",
             "ingress",
@@ -224,10 +251,7 @@ fn sigterm_stops_a_running_switchyard_cleanly() {
             "--sandbox-listen",
             "127.0.0.1:0",
         ])
-        .env(
-            "SWITCHYARD_QUEUES",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../queues.toml"),
-        )
+        .env("SWITCHYARD_QUEUES", &queues)
         .env(
             "SWITCHYARD_DATABASE_URL",
             "postgres://postgres@127.0.0.1:5432/test",
@@ -240,7 +264,8 @@ fn sigterm_stops_a_running_switchyard_cleanly() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
+    let mut child = Reap(child);
+    let stdout = child.0.stdout.take().unwrap();
     let banner: Vec<String> = BufReader::new(stdout)
         .lines()
         .take(4)
@@ -257,13 +282,13 @@ fn sigterm_stops_a_running_switchyard_cleanly() {
         "{banner:?}"
     );
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = child.0.try_wait().unwrap() {
             assert!(exit.success(), "exit status {exit}");
             break;
         }
@@ -273,4 +298,5 @@ fn sigterm_stops_a_running_switchyard_cleanly() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = std::fs::remove_file(queues);
 }
