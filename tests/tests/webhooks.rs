@@ -567,22 +567,24 @@ async fn broker_outage_is_503_and_the_retry_is_published_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_consumer_bound_is_503_not_a_lost_event() {
+    // zoom.event has no Switchyard consumer (stripe.event and paypal.event now go to the
+    // payments worker): with no queue bound the gateway must not answer 2xx.
     let h = Harness::start().await;
     let gateway = Gateway::start(&h, SOURCES).await;
-    let body = stripe_event(&unique("evt"));
-    let response = reqwest::Client::new()
-        .post(format!("{}/webhooks/stripe", gateway.url))
-        .header(
-            "stripe-signature",
-            stripe::sign("whsec_current", now(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let body = format!(
+        r#"{{"event":"recording.completed","event_ts":{},"payload":{{"object":{{"uuid":"{}"}}}}}}"#,
+        now(),
+        unique("rec")
+    )
+    .into_bytes();
+    let mut request = reqwest::Client::new().post(format!("{}/webhooks/zoom", gateway.url));
+    for (name, value) in zoom_headers(&body, now()) {
+        request = request.header(name, value);
+    }
+    let response = request.body(body).send().await.unwrap();
     let problem = problem(response, 503).await;
     assert!(
-        problem["detail"].as_str().unwrap().contains("stripe.event"),
+        problem["detail"].as_str().unwrap().contains("zoom.event"),
         "{problem}"
     );
     gateway.stop();

@@ -27,6 +27,7 @@ pub const WORKERS: &[&str] = &[
     SmsWorker::NAME,
     switchyard_push::PushWorker::NAME,
     switchyard_email::EmailWorker::NAME,
+    switchyard_payments::PaymentsWorker::NAME,
 ];
 
 /// A component `switchyard run` can start.
@@ -40,6 +41,8 @@ pub enum Component {
     Push,
     /// The email worker.
     Email,
+    /// The payments worker (Stripe, PayPal webhooks → ERP events).
+    Payments,
     /// The provider sandbox.
     Sandbox,
     /// The dead-letter ingester (parking queues → Postgres).
@@ -54,10 +57,11 @@ impl FromStr for Component {
             "sms" => Ok(Component::Sms),
             "push" => Ok(Component::Push),
             "email" => Ok(Component::Email),
+            "payments" => Ok(Component::Payments),
             "sandbox" => Ok(Component::Sandbox),
             "dead-letters" => Ok(Component::DeadLetters),
             other => Err(format!(
-                "unknown component `{other}`; choose from: all, ingress, sms, push, email, dead-letters, sandbox"
+                "unknown component `{other}`; choose from: all, ingress, sms, push, email, payments, dead-letters, sandbox"
             )),
         }
     }
@@ -71,6 +75,7 @@ pub fn expand(names: &[String], run: &RunSettings) -> Result<BTreeSet<Component>
             set.extend([Component::Ingress, Component::Sms, Component::DeadLetters]);
             set.insert(Component::Email);
             set.insert(Component::Push);
+            set.insert(Component::Payments);
             if run.push.uses_sandbox() {
                 set.insert(Component::Sandbox);
             }
@@ -219,6 +224,19 @@ pub async fn start(
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }
+    if components.contains(&Component::Payments) {
+        let ctx = RuntimeContext {
+            broker: broker.clone(),
+            publisher: publisher.clone(),
+            store: store.clone(),
+            metrics: metrics.clone(),
+            shutdown_grace: run.shutdown_grace(),
+            depth_interval: Duration::from_secs(5),
+        };
+        let worker = payments_worker(&broker, &publisher, store.clone(), metrics.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
+    }
     let checks = readiness_checks(broker, store);
     let metrics_addr = switchyard_telemetry::serve(run.metrics_listen, metrics.clone(), checks)
         .await
@@ -312,6 +330,18 @@ pub fn sms_worker(
         )),
     };
     Ok(SmsWorker::new(twilio, templates, settings, store))
+}
+
+/// Builds the payments worker: ERP events go to the main exchange.
+pub fn payments_worker(
+    broker: &Broker,
+    publisher: &Publisher,
+    store: Store,
+    metrics: Metrics,
+) -> switchyard_payments::PaymentsWorker {
+    let events =
+        switchyard_payments::ErpEvents::new(publisher.clone(), broker.topology().main_exchange());
+    switchyard_payments::PaymentsWorker::new(store, events, metrics)
 }
 
 fn readiness_checks(broker: Broker, store: Store) -> Vec<ReadinessCheck> {

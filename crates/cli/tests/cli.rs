@@ -65,7 +65,7 @@ fn unknown_component_and_bad_arguments_say_what_to_do() {
     let (ok, text) = switchyard(&["run", "fax"]);
     assert!(
         !ok && text.contains("unknown component `fax`")
-            && text.contains("all, ingress, sms, push, email, dead-letters, sandbox"),
+            && text.contains("all, ingress, sms, push, email, payments, dead-letters, sandbox"),
         "{text}"
     );
     let (ok, text) = switchyard(&["keys", "revoke", "not-a-uuid"]);

@@ -52,6 +52,30 @@ const SCHEMAS: &[(&str, &str)] = &[
         "webhook.event",
         include_str!("../schemas/webhook.event.json"),
     ),
+    (
+        "erp.payment.succeeded",
+        include_str!("../schemas/erp.payment.succeeded.json"),
+    ),
+    (
+        "erp.payment.failed",
+        include_str!("../schemas/erp.payment.failed.json"),
+    ),
+    (
+        "erp.refund.succeeded",
+        include_str!("../schemas/erp.refund.succeeded.json"),
+    ),
+    (
+        "erp.dispute.opened",
+        include_str!("../schemas/erp.dispute.opened.json"),
+    ),
+    (
+        "erp.subscription.updated",
+        include_str!("../schemas/erp.subscription.updated.json"),
+    ),
+    (
+        "erp.subscription.canceled",
+        include_str!("../schemas/erp.subscription.canceled.json"),
+    ),
 ];
 
 static CATALOGUE: LazyLock<Vec<MessageType>> = LazyLock::new(|| {

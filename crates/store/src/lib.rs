@@ -23,6 +23,7 @@ mod error;
 mod history;
 mod idempotency;
 mod migrations;
+mod payments;
 mod prepared;
 mod provider_statuses;
 mod push_tokens;
@@ -55,6 +56,9 @@ pub use delivery_status::DeliveryStatus;
 pub use error::{ParseEnumError, StoreError, mask_database_url};
 pub use history::{DeliveryEvent, MessageHistory};
 pub use idempotency::Claim;
+pub use payments::{
+    Applied, ErpEventOf, PaymentState, PaymentStatus, PaymentUpdate, PendingErpEvent,
+};
 pub use provider_statuses::StatusRecorded;
 pub use push_tokens::InvalidPushToken;
 pub use webhook_events::WebhookClaim;

@@ -160,6 +160,9 @@ pub struct Metrics {
     pub sms_segments: Family<SmsEncodingLabel, Counter>,
     /// Provider webhooks received, by provider kind and result.
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// Provider events the payments worker took, by provider and result (applied, unchanged,
+    /// ignored).
+    pub payment_events: Family<WebhookLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -195,6 +198,7 @@ impl Metrics {
             dead_letters_purged: Counter::default(),
             sms_segments: Family::default(),
             webhooks: Family::default(),
+            payment_events: Family::default(),
         };
         m.register_all();
         m
@@ -316,6 +320,11 @@ impl Metrics {
             "Provider webhooks received, by provider kind and result (bad_signature, stale, …)",
             self.webhooks.clone(),
         );
+        s.register(
+            "switchyard_payment_events",
+            "Provider events taken by the payments worker, by provider and result (applied: the payment or subscription moved; unchanged: nothing new; ignored: a type it does not handle)",
+            self.payment_events.clone(),
+        );
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric.
@@ -347,6 +356,17 @@ impl Metrics {
     /// Counts one provider webhook; `provider` must be a provider kind, never a path segment.
     pub fn webhook(&self, provider: &str, result: &str) {
         self.webhooks
+            .get_or_create(&WebhookLabels {
+                provider: provider.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one provider event taken by the payments worker; `result` is one of `applied`,
+    /// `unchanged`, `ignored`.
+    pub fn payment_event(&self, provider: &str, result: &str) {
+        self.payment_events
             .get_or_create(&WebhookLabels {
                 provider: provider.to_owned(),
                 result: result.to_owned(),

@@ -1,0 +1,408 @@
+//! Payments as provider events describe them (see the migration `payments`): applied once per
+//! provider event, moved forward only, with the ERP event each change causes kept in an outbox
+//! row written in the same transaction and marked published after the broker's confirm.
+
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::{Store, StoreError};
+
+/// Where a payment stands. Ordered by [`rank`](Self::rank): a payment never moves to a lower
+/// rank, so an event that arrives late (a `succeeded` after the refund) changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// Created, not settled.
+    Pending,
+    /// An attempt failed (a later attempt may still succeed).
+    Failed,
+    /// Paid.
+    Succeeded,
+    /// Paid, part of it refunded.
+    PartiallyRefunded,
+    /// Paid and refunded in full.
+    Refunded,
+}
+
+impl PaymentStatus {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Refunded => "refunded",
+        }
+    }
+
+    /// Position in the only direction a payment moves. `failed` is below `succeeded` because a
+    /// payment can fail and then succeed with another card, never the reverse.
+    pub fn rank(self) -> u8 {
+        match self {
+            PaymentStatus::Pending => 0,
+            PaymentStatus::Failed => 1,
+            PaymentStatus::Succeeded => 2,
+            PaymentStatus::PartiallyRefunded => 3,
+            PaymentStatus::Refunded => 4,
+        }
+    }
+
+    fn parse(text: &str) -> PaymentStatus {
+        match text {
+            "failed" => PaymentStatus::Failed,
+            "succeeded" => PaymentStatus::Succeeded,
+            "partially_refunded" => PaymentStatus::PartiallyRefunded,
+            "refunded" => PaymentStatus::Refunded,
+            _ => PaymentStatus::Pending,
+        }
+    }
+}
+
+/// What one provider event says about a payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentUpdate {
+    /// `stripe`, `paypal`.
+    pub provider: String,
+    /// The payment's provider id (PaymentIntent, charge or PayPal capture).
+    pub payment_id: String,
+    /// Tenant of the webhook route.
+    pub tenant: Option<String>,
+    /// The status the event implies.
+    pub status: PaymentStatus,
+    /// The payment's amount in minor units, when the event names it.
+    pub amount: Option<i64>,
+    /// The total refunded so far in minor units, when the event names it.
+    pub amount_refunded: Option<i64>,
+    /// ISO 4217, upper case.
+    pub currency: Option<String>,
+    /// The event opened a dispute.
+    pub disputed: bool,
+}
+
+/// A payment row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentState {
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Status.
+    pub status: PaymentStatus,
+    /// Amount, minor units.
+    pub amount: Option<i64>,
+    /// Refunded so far, minor units.
+    pub amount_refunded: i64,
+    /// ISO 4217.
+    pub currency: Option<String>,
+    /// A dispute was opened.
+    pub disputed: bool,
+}
+
+impl PaymentState {
+    /// `before` (if any) moved forward by `update`: the higher status, the larger refund, the
+    /// first known amount and currency; a refund reaching the amount makes it `refunded`.
+    pub fn merge(before: Option<&PaymentState>, update: &PaymentUpdate) -> PaymentState {
+        let mut status = update.status;
+        if let Some(b) = before
+            && b.status.rank() > status.rank()
+        {
+            status = b.status;
+        }
+        let amount = before.and_then(|b| b.amount).or(update.amount);
+        let refunded = before
+            .map(|b| b.amount_refunded)
+            .unwrap_or(0)
+            .max(update.amount_refunded.unwrap_or(0));
+        if status == PaymentStatus::PartiallyRefunded && amount.is_some_and(|a| refunded >= a) {
+            status = PaymentStatus::Refunded;
+        }
+        PaymentState {
+            tenant: before
+                .and_then(|b| b.tenant.clone())
+                .or(update.tenant.clone()),
+            status,
+            amount,
+            amount_refunded: refunded,
+            currency: before
+                .and_then(|b| b.currency.clone())
+                .or(update.currency.clone()),
+            disputed: before.is_some_and(|b| b.disputed) || update.disputed,
+        }
+    }
+
+    /// Whether the ERP should hear of the move from `before` to `self`: a new status, more
+    /// refunded, or a dispute. A late event that only fills in the amount is no news.
+    pub fn is_news_after(&self, before: Option<&PaymentState>) -> bool {
+        match before {
+            None => true,
+            Some(b) => {
+                b.status != self.status
+                    || b.amount_refunded != self.amount_refunded
+                    || b.disputed != self.disputed
+            }
+        }
+    }
+}
+
+/// An ERP event waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingErpEvent {
+    /// Message type (`erp.payment.succeeded`, …).
+    pub erp_type: String,
+    /// The envelope payload, JSON.
+    pub payload: String,
+}
+
+/// What [`Store::apply_payment_event`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// First time this provider event was seen; `erp` is what to publish, if anything.
+    Fresh(Option<PendingErpEvent>),
+    /// Seen before; `erp` is its ERP event if it was never confirmed published.
+    Again(Option<PendingErpEvent>),
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Nullable<Text>)]
+    tenant: Option<String>,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    amount: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    amount_refunded: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    currency: Option<String>,
+    #[diesel(sql_type = Bool)]
+    disputed: bool,
+}
+
+#[derive(QueryableByName)]
+struct Outbox {
+    #[diesel(sql_type = Nullable<Text>)]
+    erp_type: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    erp_payload: Option<String>,
+    #[diesel(sql_type = Bool)]
+    published: bool,
+}
+
+const OUTBOX: &str = "SELECT erp_type, erp_payload, published_at IS NOT NULL AS published \
+     FROM payment_events WHERE provider = $1 AND event_id = $2";
+
+const LOCK: &str = "SELECT tenant, status, amount, amount_refunded, currency, disputed \
+     FROM payments WHERE provider = $1 AND payment_id = $2 FOR UPDATE";
+
+const UPSERT: &str = "INSERT INTO payments \
+       (provider, payment_id, tenant, status, amount, amount_refunded, currency, disputed) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (provider, payment_id) DO UPDATE SET tenant = $3, status = $4, amount = $5, \
+       amount_refunded = $6, currency = $7, disputed = $8, updated_at = now()";
+
+const RECORD: &str = "INSERT INTO payment_events (provider, event_id, payment_id, erp_type, erp_payload) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+/// Turns the move from `before` to `after` (None for an event about no payment, such as a
+/// subscription) into the ERP event to publish, if any.
+pub type ErpEventOf<'a> = Box<
+    dyn FnOnce(Option<&PaymentState>, Option<&PaymentState>) -> Option<PendingErpEvent> + Send + 'a,
+>;
+
+impl Store {
+    /// Applies provider event `event_id` once: moves its payment forward (when `update` names
+    /// one) and records the ERP event `erp_of` derives from the move, in one transaction.
+    /// Concurrent events of one payment take turns on its row lock.
+    pub async fn apply_payment_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+        update: Option<&PaymentUpdate>,
+        erp_of: ErpEventOf<'_>,
+    ) -> Result<Applied, StoreError> {
+        let mut pooled = self.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction(async move |conn: &mut AsyncPgConnection| {
+            if let Some(seen) = outbox(conn, provider, event_id).await? {
+                return Ok(Applied::Again(seen));
+            }
+            let (before, after) = match update {
+                Some(u) => {
+                    let before = lock(conn, u).await?;
+                    let after = PaymentState::merge(before.as_ref(), u);
+                    upsert(conn, u, &after).await?;
+                    (before, Some(after))
+                }
+                None => (None, None),
+            };
+            let erp = erp_of(before.as_ref(), after.as_ref());
+            diesel::sql_query(RECORD)
+                .bind::<Text, _>(provider)
+                .bind::<Text, _>(event_id)
+                .bind::<Nullable<Text>, _>(update.map(|u| u.payment_id.as_str()))
+                .bind::<Nullable<Text>, _>(erp.as_ref().map(|e| e.erp_type.as_str()))
+                .bind::<Nullable<Text>, _>(erp.as_ref().map(|e| e.payload.as_str()))
+                .execute(conn)
+                .await?;
+            Ok(Applied::Fresh(erp))
+        })
+        .await
+    }
+
+    /// Marks the ERP event of provider event `event_id` published (the broker confirmed it).
+    pub async fn payment_event_published(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query(
+            "UPDATE payment_events SET published_at = now() WHERE provider = $1 AND event_id = $2",
+        )
+        .bind::<Text, _>(provider)
+        .bind::<Text, _>(event_id)
+        .execute(&mut conn)
+        .await?;
+        Ok(())
+    }
+
+    /// The payment row, if any.
+    pub async fn payment(
+        &self,
+        provider: &str,
+        payment_id: &str,
+    ) -> Result<Option<PaymentState>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = diesel::sql_query(LOCK.replace(" FOR UPDATE", ""))
+            .bind::<Text, _>(provider)
+            .bind::<Text, _>(payment_id)
+            .load(&mut conn)
+            .await?;
+        Ok(rows.into_iter().next().map(Row::into_state))
+    }
+}
+
+impl Row {
+    fn into_state(self) -> PaymentState {
+        PaymentState {
+            tenant: self.tenant,
+            status: PaymentStatus::parse(&self.status),
+            amount: self.amount,
+            amount_refunded: self.amount_refunded,
+            currency: self.currency,
+            disputed: self.disputed,
+        }
+    }
+}
+
+/// `Some(unpublished ERP event or None)` when the event was applied before.
+async fn outbox(
+    conn: &mut AsyncPgConnection,
+    provider: &str,
+    event_id: &str,
+) -> Result<Option<Option<PendingErpEvent>>, StoreError> {
+    let rows: Vec<Outbox> = diesel::sql_query(OUTBOX)
+        .bind::<Text, _>(provider)
+        .bind::<Text, _>(event_id)
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().next().map(|row| match row {
+        Outbox {
+            erp_type: Some(erp_type),
+            erp_payload: Some(payload),
+            published: false,
+        } => Some(PendingErpEvent { erp_type, payload }),
+        _ => None,
+    }))
+}
+
+async fn lock(
+    conn: &mut AsyncPgConnection,
+    u: &PaymentUpdate,
+) -> Result<Option<PaymentState>, StoreError> {
+    // Create the row first (if absent) so two first events of one payment serialise on it.
+    diesel::sql_query(
+        "INSERT INTO payments (provider, payment_id, status) VALUES ($1, $2, 'pending') \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(&u.provider)
+    .bind::<Text, _>(&u.payment_id)
+    .execute(conn)
+    .await?;
+    let rows: Vec<Row> = diesel::sql_query(LOCK)
+        .bind::<Text, _>(&u.provider)
+        .bind::<Text, _>(&u.payment_id)
+        .load(conn)
+        .await?;
+    let row = rows.into_iter().next().map(Row::into_state);
+    // A row we just created (still pending, nothing known) counts as no payment yet.
+    Ok(row.filter(|r| r.status != PaymentStatus::Pending || r.amount.is_some()))
+}
+
+async fn upsert(
+    conn: &mut AsyncPgConnection,
+    u: &PaymentUpdate,
+    s: &PaymentState,
+) -> Result<(), StoreError> {
+    diesel::sql_query(UPSERT)
+        .bind::<Text, _>(&u.provider)
+        .bind::<Text, _>(&u.payment_id)
+        .bind::<Nullable<Text>, _>(s.tenant.as_deref())
+        .bind::<Text, _>(s.status.as_str())
+        .bind::<Nullable<BigInt>, _>(s.amount)
+        .bind::<BigInt, _>(s.amount_refunded)
+        .bind::<Nullable<Text>, _>(s.currency.as_deref())
+        .bind::<Bool, _>(s.disputed)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(status: PaymentStatus, refunded: Option<i64>) -> PaymentUpdate {
+        PaymentUpdate {
+            provider: "stripe".into(),
+            payment_id: "pi_1".into(),
+            tenant: None,
+            status,
+            amount: Some(2000),
+            amount_refunded: refunded,
+            currency: Some("USD".into()),
+            disputed: false,
+        }
+    }
+
+    #[test]
+    fn a_late_success_does_not_undo_a_refund() {
+        let refunded = PaymentState::merge(None, &update(PaymentStatus::Refunded, Some(2000)));
+        let after = PaymentState::merge(Some(&refunded), &update(PaymentStatus::Succeeded, None));
+        assert_eq!(after.status, PaymentStatus::Refunded);
+        assert_eq!(after.amount_refunded, 2000);
+        assert!(!after.is_news_after(Some(&refunded)));
+    }
+
+    #[test]
+    fn partial_refunds_grow_until_the_amount_is_refunded() {
+        let paid = PaymentState::merge(None, &update(PaymentStatus::Succeeded, None));
+        let part = update(PaymentStatus::PartiallyRefunded, Some(500));
+        let half = PaymentState::merge(Some(&paid), &part);
+        assert_eq!(half.status, PaymentStatus::PartiallyRefunded);
+        assert!(half.is_news_after(Some(&paid)));
+        let all = update(PaymentStatus::PartiallyRefunded, Some(2000));
+        assert_eq!(
+            PaymentState::merge(Some(&half), &all).status,
+            PaymentStatus::Refunded
+        );
+    }
+
+    #[test]
+    fn a_failure_after_success_is_ignored_and_a_success_after_failure_counts() {
+        let failed = PaymentState::merge(None, &update(PaymentStatus::Failed, None));
+        let paid = PaymentState::merge(Some(&failed), &update(PaymentStatus::Succeeded, None));
+        assert_eq!(paid.status, PaymentStatus::Succeeded);
+        let late = PaymentState::merge(Some(&paid), &update(PaymentStatus::Failed, None));
+        assert_eq!(late.status, PaymentStatus::Succeeded);
+    }
+}

@@ -1,0 +1,243 @@
+//! The payments worker against real RabbitMQ and Postgres: signed Stripe and PayPal-shaped
+//! events through the gateway (Stripe) or straight onto the exchange (PayPal, whose gateway
+//! verification is covered in webhooks.rs) → the payments row and `erp.*` events on the main
+//! exchange.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+use switchyard_broker::{Broker, Publisher, properties};
+use switchyard_cli::components::Component;
+use switchyard_e2e::webhooks::Gateway;
+use switchyard_e2e::{Harness, amqp_url, database_url, eventually, sample};
+use switchyard_ingress::webhooks::stripe;
+use switchyard_store::PaymentStatus;
+use switchyard_telemetry::Metrics;
+
+const SOURCES: &str =
+    "[[sources]]\nname = \"stripe\"\nkind = \"stripe\"\nsecrets = [\"whsec_test\"]\n";
+
+const PAYMENTS_QUEUE: &str = "[queues.payments]\nrouting_keys = [\"stripe.event\", \"paypal.event\"]\n\
+    prefetch = 8\nconcurrency = 4\nhandler_timeout = \"5s\"\ndelivery_limit = 20\nmax_attempts = 5\n\
+    retry_base = \"100ms\"\nretry_tiers = [\"100ms\", \"200ms\"]\n\
+    rate_limit = { per_second = 1000, burst = 1000 }\n\
+    circuit_breaker = { consecutive_failures = 3, open_for = \"300ms\", open_max = \"600ms\" }\n";
+
+struct World {
+    h: Harness,
+    gateway: Gateway,
+    broker: Broker,
+    erp_queue: String,
+}
+
+impl World {
+    async fn start() -> World {
+        let h = Harness::start_components(
+            &amqp_url(),
+            &database_url(),
+            PAYMENTS_QUEUE,
+            BTreeSet::from([Component::Ingress, Component::Payments]),
+        )
+        .await;
+        let gateway = Gateway::start(&h, SOURCES).await;
+        let broker = Broker::connect(&amqp_url(), h.topology(), "test-erp", Metrics::new())
+            .await
+            .expect("broker");
+        let erp_queue = format!("{}.erp", h.namespace);
+        let channel = broker.channel().await.expect("channel");
+        channel
+            .queue_declare(
+                erp_queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare");
+        channel
+            .queue_bind(
+                erp_queue.as_str().into(),
+                h.topology().main_exchange().as_str().into(),
+                "erp.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+        World {
+            h,
+            gateway,
+            broker,
+            erp_queue,
+        }
+    }
+
+    async fn stripe(&self, event: &Value) {
+        let body = serde_json::to_vec(event).unwrap();
+        let signature = stripe::sign("whsec_test", chrono::Utc::now().timestamp(), &body);
+        let response = reqwest::Client::new()
+            .post(format!("{}/webhooks/stripe", self.gateway.url))
+            .header("stripe-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("gateway answers");
+        assert_eq!(response.status(), 200);
+    }
+
+    /// A `paypal.event` as the gateway publishes it after verification.
+    async fn paypal(&self, event: &Value) {
+        let envelope = json!({
+            "id": event["id"], "type": "paypal.event", "occurred_at": chrono::Utc::now(),
+            "payload": {"source": "paypal", "event_type": event["event_type"], "event": event},
+        });
+        let id = event["id"].as_str().unwrap();
+        let publisher = Publisher::new(self.broker.clone(), Duration::from_secs(5));
+        publisher
+            .publish(
+                &self.h.topology().main_exchange(),
+                "paypal.event",
+                &serde_json::to_vec(&envelope).unwrap(),
+                properties::for_envelope(id, "paypal.event", None),
+                true,
+            )
+            .await
+            .expect("published");
+    }
+
+    /// Every ERP event published so far, after a moment for stragglers.
+    async fn erp_events(&self) -> Vec<Value> {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let channel = self.broker.channel().await.expect("channel");
+        let mut out = Vec::new();
+        let options = BasicGetOptions { no_ack: true };
+        while let Ok(Some(m)) = channel
+            .basic_get(self.erp_queue.as_str().into(), options)
+            .await
+        {
+            out.push(serde_json::from_slice(&m.delivery.data).expect("envelope"));
+        }
+        out
+    }
+
+    async fn status_becomes(&self, provider: &str, payment_id: &str, status: PaymentStatus) {
+        eventually(Duration::from_secs(15), "the payment row", || async {
+            let row = self.h.store.payment(provider, payment_id).await.unwrap();
+            row.is_some_and(|r| r.status == status)
+        })
+        .await;
+    }
+
+    fn counted(&self, provider: &str, result: &str) -> f64 {
+        sample(
+            &self.h.running.metrics_registry,
+            &format!(
+                "switchyard_payment_events_total{{provider=\"{provider}\",result=\"{result}\"}}"
+            ),
+        )
+    }
+
+    async fn finish(self) {
+        if let Ok(channel) = self.broker.channel().await {
+            let _ = channel
+                .queue_delete(
+                    self.erp_queue.as_str().into(),
+                    QueueDeleteOptions::default(),
+                )
+                .await;
+        }
+        self.gateway.stop();
+        self.h.finish().await;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+fn intent_succeeded(pi: &str) -> Value {
+    json!({"id": unique("evt"), "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": pi, "object": "payment_intent", "amount": 2000, "currency": "usd"}}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stripe_success_is_announced_once_and_recorded() {
+    let w = World::start().await;
+    let pi = unique("pi");
+    let event = intent_succeeded(&pi);
+    w.stripe(&event).await;
+    w.stripe(&event).await; // Stripe's redelivery of the same event.
+    w.status_becomes("stripe", &pi, PaymentStatus::Succeeded)
+        .await;
+    let events = w.erp_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "erp.payment.succeeded");
+    assert_eq!(events[0]["payload"]["amount"], 2000);
+    assert_eq!(events[0]["payload"]["currency"], "USD");
+    assert_eq!(events[0]["payload"]["payment_id"], pi.as_str());
+    let row = w.h.store.payment("stripe", &pi).await.unwrap().unwrap();
+    assert_eq!(
+        (row.amount, row.currency.as_deref()),
+        (Some(2000), Some("USD"))
+    );
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refund_before_the_success_stays_refunded() {
+    let w = World::start().await;
+    let pi = unique("pi");
+    let refund = json!({"id": unique("evt"), "type": "charge.refunded", "data": {"object": {
+        "id": unique("ch"), "payment_intent": pi, "amount": 2000, "amount_refunded": 2000,
+        "refunded": true, "currency": "usd"}}});
+    w.stripe(&refund).await;
+    w.status_becomes("stripe", &pi, PaymentStatus::Refunded)
+        .await;
+    w.stripe(&intent_succeeded(&pi)).await;
+    eventually(
+        Duration::from_secs(15),
+        "the late success taken",
+        || async { w.counted("stripe", "unchanged") >= 1.0 },
+    )
+    .await;
+    let row = w.h.store.payment("stripe", &pi).await.unwrap().unwrap();
+    assert_eq!(row.status, PaymentStatus::Refunded);
+    let events = w.erp_events().await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["erp.refund.succeeded"], "{events:?}");
+    assert_eq!(events[0]["payload"]["amount_refunded"], 2000);
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paypal_capture_in_euros_is_in_cents() {
+    let w = World::start().await;
+    let capture = unique("CAP");
+    w.paypal(
+        &json!({"id": unique("WH"), "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource": {"id": capture, "amount": {"currency_code": "EUR", "value": "10.50"}}}),
+    )
+    .await;
+    w.status_becomes("paypal", &capture, PaymentStatus::Succeeded)
+        .await;
+    let events = w.erp_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["payload"]["amount"], 1050);
+    assert_eq!(events[0]["payload"]["currency"], "EUR");
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_event_type_is_acked_counted_and_not_announced() {
+    let w = World::start().await;
+    w.stripe(&json!({"id": unique("evt"), "type": "invoice.created", "data": {"object": {}}}))
+        .await;
+    eventually(Duration::from_secs(15), "counted as ignored", || async {
+        w.counted("stripe", "ignored") >= 1.0
+    })
+    .await;
+    assert!(w.erp_events().await.is_empty());
+    w.finish().await;
+}

@@ -1,0 +1,182 @@
+//! The payments worker: verified `stripe.event` / `paypal.event` webhooks → a forward-only
+//! `payments` table and normalised ERP events (`erp.payment.succeeded`, `erp.payment.failed`,
+//! `erp.refund.succeeded`, `erp.dispute.opened`, `erp.subscription.updated`,
+//! `erp.subscription.canceled`) published, confirmed, on the main exchange.
+//!
+//! Where things are decided: what a provider event means is `stripe.rs` / `paypal.rs`; how a
+//! payment moves (forward only) is `switchyard_store::PaymentState::merge`; which ERP event a
+//! move causes is `erp.rs`.
+//!
+//! Order of effects: record, then publish, then mark published. The payment row and an outbox
+//! row (the ERP event) are written in one transaction; the ERP event is published with a
+//! confirm; the outbox row is marked published. A crash or failed publish in between leaves
+//! the outbox row unpublished and the delivery is retried: the redelivered provider event finds
+//! the event applied (the row is not moved twice) and republishes the pending ERP event once,
+//! with the same envelope id. The ERP may see an event twice after a crash, never lose one.
+
+mod erp;
+mod error;
+pub mod job;
+pub mod money;
+mod normalise;
+pub mod paypal;
+pub mod stripe;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use switchyard_contract::{DeliveryContext, Done, Worker};
+use switchyard_store::{Applied, PendingErpEvent, Store};
+use switchyard_telemetry::Metrics;
+
+pub use erp::ErpEvents;
+pub use error::PaymentsError;
+pub use job::{PaymentsJob, WebhookEvent};
+pub use normalise::Normalised;
+
+/// The payments worker.
+pub struct PaymentsWorker {
+    store: Store,
+    events: ErpEvents,
+    metrics: Metrics,
+}
+
+impl PaymentsWorker {
+    /// A worker recording in `store` and announcing through `events`.
+    pub fn new(store: Store, events: ErpEvents, metrics: Metrics) -> Self {
+        Self {
+            store,
+            events,
+            metrics,
+        }
+    }
+
+    async fn take(
+        &self,
+        provider: &'static str,
+        webhook: WebhookEvent,
+        ctx: &DeliveryContext,
+    ) -> Result<Done, PaymentsError> {
+        let event = &webhook.event;
+        let normalised = match provider {
+            "stripe" => stripe::normalise(event, ctx.tenant.as_deref())?,
+            _ => paypal::normalise(event, ctx.tenant.as_deref())?,
+        };
+        let event_id = event["id"].as_str().unwrap_or(&ctx.message_id).to_owned();
+        if normalised == Normalised::Ignored {
+            tracing::info!(provider, event_type = ?webhook.event_type, "event type not handled; ignored");
+            self.metrics.payment_event(provider, "ignored");
+            return Ok(Done::default());
+        }
+        let applied = self.apply(provider, &event_id, &normalised).await?;
+        let (result, pending) = match applied {
+            Applied::Fresh(Some(e)) => ("applied", Some(e)),
+            Applied::Fresh(None) => ("unchanged", None),
+            Applied::Again(pending) => ("unchanged", pending),
+        };
+        if let Some(pending) = pending {
+            self.events
+                .publish(provider, &event_id, &pending, ctx)
+                .await?;
+            self.store
+                .payment_event_published(provider, &event_id)
+                .await?;
+        }
+        self.metrics.payment_event(provider, result);
+        Ok(Done {
+            provider_ref: Some(event_id),
+        })
+    }
+
+    async fn apply(
+        &self,
+        provider: &'static str,
+        event_id: &str,
+        normalised: &Normalised,
+    ) -> Result<Applied, PaymentsError> {
+        let applied = match normalised {
+            Normalised::Payment { update, object_id } => {
+                let erp_of = Box::new(move |before: Option<&_>, after: Option<&_>| {
+                    let after = after?;
+                    let erp_type = erp::type_of(before, after)?;
+                    let payload = erp::payment_payload(
+                        provider,
+                        &update.payment_id,
+                        object_id,
+                        event_id,
+                        after,
+                    );
+                    Some(pending(erp_type, &payload))
+                });
+                self.store
+                    .apply_payment_event(provider, event_id, Some(update), erp_of)
+                    .await?
+            }
+            Normalised::Subscription {
+                canceled,
+                subscription_id,
+                status,
+            } => {
+                let erp_type = if *canceled {
+                    "erp.subscription.canceled"
+                } else {
+                    "erp.subscription.updated"
+                };
+                let payload = json!({
+                    "provider": provider,
+                    "subscription_id": subscription_id,
+                    "provider_event_id": event_id,
+                    "status": status,
+                });
+                let event = pending(erp_type, &payload);
+                let erp_of = Box::new(move |_: Option<&_>, _: Option<&_>| Some(event));
+                self.store
+                    .apply_payment_event(provider, event_id, None, erp_of)
+                    .await?
+            }
+            Normalised::Ignored => Applied::Fresh(None),
+        };
+        Ok(applied)
+    }
+}
+
+fn pending(erp_type: &str, payload: &Value) -> PendingErpEvent {
+    PendingErpEvent {
+        erp_type: erp_type.to_owned(),
+        payload: payload.to_string(),
+    }
+}
+
+impl Worker for PaymentsWorker {
+    const NAME: &'static str = "payments";
+    type Job = PaymentsJob;
+    type Error = PaymentsError;
+
+    async fn handle(&self, job: PaymentsJob, ctx: &DeliveryContext) -> Result<Done, PaymentsError> {
+        match job {
+            PaymentsJob::Stripe(event) => self.take("stripe", event, ctx).await,
+            PaymentsJob::Paypal(event) => self.take("paypal", event, ctx).await,
+        }
+    }
+
+    /// Applying an event is idempotent by itself (the `payment_events` outbox), so no
+    /// idempotency claim is needed: a redelivery re-runs and finds the event applied.
+    fn has_side_effect(&self, job: &PaymentsJob) -> bool {
+        match job {
+            PaymentsJob::Stripe(_) | PaymentsJob::Paypal(_) => false,
+        }
+    }
+
+    async fn reconcile(
+        &self,
+        _job: &PaymentsJob,
+        _ctx: &DeliveryContext,
+        _since: DateTime<Utc>,
+    ) -> Result<Option<Done>, PaymentsError> {
+        Ok(None)
+    }
+
+    /// No provider is called: nothing to probe.
+    async fn probe(&self) -> Result<(), PaymentsError> {
+        Ok(())
+    }
+}
