@@ -89,18 +89,26 @@ impl World {
 
     /// A `paypal.event` as the gateway publishes it after verification.
     async fn paypal(&self, event: &Value) {
+        self.publish("paypal.event", &event["event_type"], event)
+            .await;
+    }
+
+    /// `event` published as `message_type` straight onto the exchange, as the gateway would
+    /// after verification (or as a broker redelivery would hand it over again).
+    async fn publish(&self, message_type: &str, event_type: &Value, event: &Value) {
+        let source = message_type.trim_end_matches(".event");
         let envelope = json!({
-            "id": event["id"], "type": "paypal.event", "occurred_at": chrono::Utc::now(),
-            "payload": {"source": "paypal", "event_type": event["event_type"], "event": event},
+            "id": event["id"], "type": message_type, "occurred_at": chrono::Utc::now(),
+            "payload": {"source": source, "event_type": event_type, "event": event},
         });
         let id = event["id"].as_str().unwrap();
         let publisher = Publisher::new(self.broker.clone(), Duration::from_secs(5));
         publisher
             .publish(
                 &self.h.topology().main_exchange(),
-                "paypal.event",
+                message_type,
                 &serde_json::to_vec(&envelope).unwrap(),
-                properties::for_envelope(id, "paypal.event", None),
+                properties::for_envelope(id, message_type, None),
                 true,
             )
             .await
@@ -237,6 +245,80 @@ async fn unknown_event_type_is_acked_counted_and_not_announced() {
     eventually(Duration::from_secs(15), "counted as ignored", || async {
         w.counted("stripe", "ignored") >= 1.0
     })
+    .await;
+    assert!(w.erp_events().await.is_empty());
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_event_delivered_twice_by_the_broker_is_applied_and_announced_once() {
+    let w = World::start().await;
+    let pi = unique("pi");
+    let event = intent_succeeded(&pi);
+    // Past the gateway's deduplication: the same envelope twice, as after a worker crash
+    // before its ack.
+    for _ in 0..2 {
+        w.publish("stripe.event", &event["type"], &event).await;
+    }
+    eventually(Duration::from_secs(15), "both deliveries taken", || async {
+        w.counted("stripe", "applied") + w.counted("stripe", "unchanged") >= 2.0
+    })
+    .await;
+    assert_eq!(w.counted("stripe", "applied"), 1.0);
+    let events = w.erp_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_publish_keeps_nothing_and_the_redelivery_announces_it() {
+    let w = World::start().await;
+    let pi = unique("pi");
+    let event = intent_succeeded(&pi);
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    // What a worker whose publish was not confirmed (or that died before its commit) leaves.
+    let update = switchyard_store::PaymentUpdate {
+        provider: "stripe".into(),
+        payment_id: pi.clone(),
+        tenant: None,
+        status: PaymentStatus::Succeeded,
+        amount: Some(2000),
+        amount_refunded: None,
+        currency: Some("USD".into()),
+        disputed: false,
+    };
+    let pending = switchyard_store::PendingErpEvent {
+        erp_type: "erp.payment.succeeded".into(),
+        payload: "{}".into(),
+    };
+    let failed =
+        w.h.store
+            .apply_payment_event(
+                "stripe",
+                &event_id,
+                Some(&update),
+                Box::new(|_, _| Some(pending)),
+                |_| async { Err::<(), _>("broker gone") },
+            )
+            .await;
+    assert!(matches!(
+        failed,
+        Err(switchyard_store::ApplyError::Publish("broker gone"))
+    ));
+    assert_eq!(w.h.store.payment("stripe", &pi).await.unwrap(), None);
+    w.stripe(&event).await; // The redelivery.
+    w.status_becomes("stripe", &pi, PaymentStatus::Succeeded)
+        .await;
+    let events = w.erp_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "erp.payment.succeeded");
+    assert_eq!(events[0]["id"], format!("stripe-{event_id}-erp"));
+    w.stripe(&intent_succeeded(&pi)).await; // A new event with nothing new: no announcement.
+    eventually(
+        Duration::from_secs(15),
+        "the second event taken",
+        || async { w.counted("stripe", "unchanged") >= 1.0 },
+    )
     .await;
     assert!(w.erp_events().await.is_empty());
     w.finish().await;

@@ -57,7 +57,7 @@ pub use error::{ParseEnumError, StoreError, mask_database_url};
 pub use history::{DeliveryEvent, MessageHistory};
 pub use idempotency::Claim;
 pub use payments::{
-    Applied, ErpEventOf, PaymentState, PaymentStatus, PaymentUpdate, PendingErpEvent,
+    Applied, ApplyError, ErpEventOf, PaymentState, PaymentStatus, PaymentUpdate, PendingErpEvent,
 };
 pub use provider_statuses::StatusRecorded;
 pub use push_tokens::InvalidPushToken;

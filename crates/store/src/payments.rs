@@ -1,6 +1,8 @@
 //! Payments as provider events describe them (see the migration `payments`): applied once per
-//! provider event, moved forward only, with the ERP event each change causes kept in an outbox
-//! row written in the same transaction and marked published after the broker's confirm.
+//! provider event, moved forward only, with the ERP event each change causes recorded,
+//! published (confirmed) and marked published inside one transaction.
+
+use std::future::Future;
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
@@ -155,10 +157,27 @@ pub struct PendingErpEvent {
 /// What [`Store::apply_payment_event`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// First time this provider event was seen; `erp` is what to publish, if anything.
+    /// First time this provider event was applied; its ERP event, if any, was published.
     Fresh(Option<PendingErpEvent>),
-    /// Seen before; `erp` is its ERP event if it was never confirmed published.
+    /// Applied before; the ERP event published now, if an earlier attempt never confirmed it.
     Again(Option<PendingErpEvent>),
+}
+
+/// Why [`Store::apply_payment_event`] failed; nothing of the event was kept.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError<E> {
+    /// Postgres failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The publish callback failed.
+    #[error("publishing the ERP event failed")]
+    Publish(E),
+}
+
+impl<E> From<diesel::result::Error> for ApplyError<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        ApplyError::Store(e.into())
+    }
 }
 
 #[derive(QueryableByName)]
@@ -187,8 +206,10 @@ struct Outbox {
     published: bool,
 }
 
+// Locks the outbox row: a concurrent delivery of the same event waits here until the one
+// holding it has published and committed (or rolled back).
 const OUTBOX: &str = "SELECT erp_type, erp_payload, published_at IS NOT NULL AS published \
-     FROM payment_events WHERE provider = $1 AND event_id = $2";
+     FROM payment_events WHERE provider = $1 AND event_id = $2 FOR UPDATE";
 
 const LOCK: &str = "SELECT tenant, status, amount, amount_refunded, currency, disputed \
      FROM payments WHERE provider = $1 AND payment_id = $2 FOR UPDATE";
@@ -199,8 +220,15 @@ const UPSERT: &str = "INSERT INTO payments \
      ON CONFLICT (provider, payment_id) DO UPDATE SET tenant = $3, status = $4, amount = $5, \
        amount_refunded = $6, currency = $7, disputed = $8, updated_at = now()";
 
-const RECORD: &str = "INSERT INTO payment_events (provider, event_id, payment_id, erp_type, erp_payload) \
-     VALUES ($1, $2, $3, $4, $5)";
+// Waits for a concurrent insert of the same event to commit or roll back; 0 rows: it exists.
+const CLAIM: &str = "INSERT INTO payment_events (provider, event_id) VALUES ($1, $2) \
+     ON CONFLICT DO NOTHING";
+
+const RECORD: &str = "UPDATE payment_events SET payment_id = $3, erp_type = $4, erp_payload = $5 \
+     WHERE provider = $1 AND event_id = $2";
+
+const PUBLISHED: &str =
+    "UPDATE payment_events SET published_at = now() WHERE provider = $1 AND event_id = $2";
 
 /// Turns the move from `before` to `after` (None for an event about no payment, such as a
 /// subscription) into the ERP event to publish, if any.
@@ -209,21 +237,42 @@ pub type ErpEventOf<'a> = Box<
 >;
 
 impl Store {
-    /// Applies provider event `event_id` once: moves its payment forward (when `update` names
-    /// one) and records the ERP event `erp_of` derives from the move, in one transaction.
-    /// Concurrent events of one payment take turns on its row lock.
-    pub async fn apply_payment_event(
+    /// Applies provider event `event_id` once, in one transaction: moves its payment forward
+    /// (when `update` names one), records the ERP event `erp_of` derives from the move, calls
+    /// `publish` with it (which must wait for the broker's confirm) and marks it published.
+    /// A failed publish rolls everything back, so the retry starts afresh; a crash after the
+    /// confirm and before the commit does too, and the retry publishes the same event again.
+    /// A concurrent delivery of the same event waits for this one and then finds it applied.
+    pub async fn apply_payment_event<P, Fut, E>(
         &self,
         provider: &str,
         event_id: &str,
         update: Option<&PaymentUpdate>,
         erp_of: ErpEventOf<'_>,
-    ) -> Result<Applied, StoreError> {
+        publish: P,
+    ) -> Result<Applied, ApplyError<E>>
+    where
+        P: FnOnce(PendingErpEvent) -> Fut + Send,
+        Fut: Future<Output = Result<(), E>> + Send,
+        E: Send,
+    {
         let mut pooled = self.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction(async move |conn: &mut AsyncPgConnection| {
-            if let Some(seen) = outbox(conn, provider, event_id).await? {
-                return Ok(Applied::Again(seen));
+            let claimed = diesel::sql_query(CLAIM)
+                .bind::<Text, _>(provider)
+                .bind::<Text, _>(event_id)
+                .execute(conn)
+                .await?;
+            if claimed == 0 {
+                let Some(pending) = outbox(conn, provider, event_id).await? else {
+                    return Ok(Applied::Again(None));
+                };
+                publish(pending.clone())
+                    .await
+                    .map_err(ApplyError::Publish)?;
+                mark(conn, provider, event_id).await?;
+                return Ok(Applied::Again(Some(pending)));
             }
             let (before, after) = match update {
                 Some(u) => {
@@ -243,26 +292,15 @@ impl Store {
                 .bind::<Nullable<Text>, _>(erp.as_ref().map(|e| e.payload.as_str()))
                 .execute(conn)
                 .await?;
+            if let Some(pending) = &erp {
+                publish(pending.clone())
+                    .await
+                    .map_err(ApplyError::Publish)?;
+                mark(conn, provider, event_id).await?;
+            }
             Ok(Applied::Fresh(erp))
         })
         .await
-    }
-
-    /// Marks the ERP event of provider event `event_id` published (the broker confirmed it).
-    pub async fn payment_event_published(
-        &self,
-        provider: &str,
-        event_id: &str,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        diesel::sql_query(
-            "UPDATE payment_events SET published_at = now() WHERE provider = $1 AND event_id = $2",
-        )
-        .bind::<Text, _>(provider)
-        .bind::<Text, _>(event_id)
-        .execute(&mut conn)
-        .await?;
-        Ok(())
     }
 
     /// The payment row, if any.
@@ -281,6 +319,19 @@ impl Store {
     }
 }
 
+async fn mark(
+    conn: &mut AsyncPgConnection,
+    provider: &str,
+    event_id: &str,
+) -> Result<(), StoreError> {
+    diesel::sql_query(PUBLISHED)
+        .bind::<Text, _>(provider)
+        .bind::<Text, _>(event_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 impl Row {
     fn into_state(self) -> PaymentState {
         PaymentState {
@@ -294,18 +345,18 @@ impl Row {
     }
 }
 
-/// `Some(unpublished ERP event or None)` when the event was applied before.
+/// The event's ERP event if it was never published (locked until the transaction ends).
 async fn outbox(
     conn: &mut AsyncPgConnection,
     provider: &str,
     event_id: &str,
-) -> Result<Option<Option<PendingErpEvent>>, StoreError> {
+) -> Result<Option<PendingErpEvent>, StoreError> {
     let rows: Vec<Outbox> = diesel::sql_query(OUTBOX)
         .bind::<Text, _>(provider)
         .bind::<Text, _>(event_id)
         .load(conn)
         .await?;
-    Ok(rows.into_iter().next().map(|row| match row {
+    Ok(rows.into_iter().next().and_then(|row| match row {
         Outbox {
             erp_type: Some(erp_type),
             erp_payload: Some(payload),

@@ -7,12 +7,13 @@
 //! payment moves (forward only) is `switchyard_store::PaymentState::merge`; which ERP event a
 //! move causes is `erp.rs`.
 //!
-//! Order of effects: record, then publish, then mark published. The payment row and an outbox
-//! row (the ERP event) are written in one transaction; the ERP event is published with a
-//! confirm; the outbox row is marked published. A crash or failed publish in between leaves
-//! the outbox row unpublished and the delivery is retried: the redelivered provider event finds
-//! the event applied (the row is not moved twice) and republishes the pending ERP event once,
-//! with the same envelope id. The ERP may see an event twice after a crash, never lose one.
+//! Order of effects, all in one Postgres transaction: record the provider event and move the
+//! payment row, record the ERP event (outbox row), publish it and wait for the confirm, mark it
+//! published, commit. A failed publish rolls everything back and the delivery is retried
+//! afresh; a crash after the confirm but before the commit also leaves nothing, so the
+//! redelivery publishes the same ERP event again, with the same envelope id. The ERP may see
+//! an event twice after a crash (drop it by id), never lose one. A concurrent delivery of the
+//! same provider event waits on the outbox row and then finds it applied and published.
 
 mod erp;
 mod error;
@@ -25,7 +26,7 @@ pub mod stripe;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use switchyard_contract::{DeliveryContext, Done, Worker};
-use switchyard_store::{Applied, PendingErpEvent, Store};
+use switchyard_store::{Applied, ApplyError, PendingErpEvent, Store};
 use switchyard_telemetry::Metrics;
 
 pub use erp::ErpEvents;
@@ -67,20 +68,11 @@ impl PaymentsWorker {
             self.metrics.payment_event(provider, "ignored");
             return Ok(Done::default());
         }
-        let applied = self.apply(provider, &event_id, &normalised).await?;
-        let (result, pending) = match applied {
-            Applied::Fresh(Some(e)) => ("applied", Some(e)),
-            Applied::Fresh(None) => ("unchanged", None),
-            Applied::Again(pending) => ("unchanged", pending),
+        let applied = self.apply(provider, &event_id, &normalised, ctx).await?;
+        let result = match applied {
+            Applied::Fresh(Some(_)) => "applied",
+            Applied::Fresh(None) | Applied::Again(_) => "unchanged",
         };
-        if let Some(pending) = pending {
-            self.events
-                .publish(provider, &event_id, &pending, ctx)
-                .await?;
-            self.store
-                .payment_event_published(provider, &event_id)
-                .await?;
-        }
         self.metrics.payment_event(provider, result);
         Ok(Done {
             provider_ref: Some(event_id),
@@ -92,7 +84,12 @@ impl PaymentsWorker {
         provider: &'static str,
         event_id: &str,
         normalised: &Normalised,
+        ctx: &DeliveryContext,
     ) -> Result<Applied, PaymentsError> {
+        let events = &self.events;
+        let publish = move |pending: PendingErpEvent| async move {
+            events.publish(provider, event_id, &pending, ctx).await
+        };
         let applied = match normalised {
             Normalised::Payment { update, object_id } => {
                 let erp_of = Box::new(move |before: Option<&_>, after: Option<&_>| {
@@ -108,8 +105,8 @@ impl PaymentsWorker {
                     Some(pending(erp_type, &payload))
                 });
                 self.store
-                    .apply_payment_event(provider, event_id, Some(update), erp_of)
-                    .await?
+                    .apply_payment_event(provider, event_id, Some(update), erp_of, publish)
+                    .await
             }
             Normalised::Subscription {
                 canceled,
@@ -130,12 +127,15 @@ impl PaymentsWorker {
                 let event = pending(erp_type, &payload);
                 let erp_of = Box::new(move |_: Option<&_>, _: Option<&_>| Some(event));
                 self.store
-                    .apply_payment_event(provider, event_id, None, erp_of)
-                    .await?
+                    .apply_payment_event(provider, event_id, None, erp_of, publish)
+                    .await
             }
-            Normalised::Ignored => Applied::Fresh(None),
+            Normalised::Ignored => Ok(Applied::Fresh(None)),
         };
-        Ok(applied)
+        applied.map_err(|e| match e {
+            ApplyError::Store(e) => PaymentsError::Store(e),
+            ApplyError::Publish(e) => e,
+        })
     }
 }
 

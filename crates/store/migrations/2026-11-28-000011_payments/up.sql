@@ -18,11 +18,10 @@ CREATE TABLE payments (
     PRIMARY KEY (provider, payment_id)
 );
 
--- Every provider event applied to `payments`, and the ERP event it caused (an outbox): written
--- in the same transaction as the payment row, so an event is applied once however often it is
--- delivered. `published_at` is set after RabbitMQ confirmed the ERP event; a redelivered
--- provider event whose ERP event is still unpublished (a crash between the two) publishes it
--- again, with the same envelope id.
+-- Every provider event applied to `payments`, and the ERP event it caused: written in the
+-- same transaction as the payment row, so an event is applied once however often it is
+-- delivered. The worker publishes the ERP event and sets `published_at` after RabbitMQ's
+-- confirm inside that transaction; a failed publish rolls the whole event back.
 CREATE TABLE payment_events (
     provider     TEXT        NOT NULL,
     event_id     TEXT        NOT NULL,
