@@ -195,7 +195,11 @@ impl FaultWorld {
             .env("SWITCHYARD_TEMPLATES", &self.run.templates)
             .env("SWITCHYARD_PROVIDER_TIMEOUT", "5")
             .env("SWITCHYARD_SHUTDOWN_GRACE", "5")
-            .env("SWITCHYARD_LOG", "warn")
+            // SWITCHYARD_FAULT_WORKER_LOG=info,switchyard_runtime=debug to see more in the logs.
+            .env(
+                "SWITCHYARD_LOG",
+                std::env::var("SWITCHYARD_FAULT_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -366,12 +370,24 @@ impl FaultWorld {
             if have >= count {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "fault {}: the provider has {have} of {count} messages after {timeout:?}; worker logs in {}",
-                self.name,
-                self.scratch.display()
-            );
+            if tokio::time::Instant::now() >= deadline {
+                let depth = |queue: String| async move {
+                    self.broker.queue_depth(&queue).await.map_or(-1, i64::from)
+                };
+                let mut depths = vec![
+                    ("sms", depth(self.topology.work_queue("sms")).await),
+                    ("sms.dead", depth(self.parking_queue()).await),
+                ];
+                for tier in ["200ms", "1s", "3s"] {
+                    depths.push((tier, depth(format!("fault.sms.retry.{tier}")).await));
+                }
+                panic!(
+                    "fault {}: the provider has {have} of {count} messages after {timeout:?}; \
+                     queue depths {depths:?}; worker logs in {}",
+                    self.name,
+                    self.scratch.display()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
