@@ -411,11 +411,7 @@ impl FaultWorld {
             handed_over = self.handed_over_in_log(&published.ids).await;
         }
         let delivered = sends.len().min(handed_over);
-        let parked = self
-            .broker
-            .queue_depth(&self.topology.parking_queue("sms"))
-            .await
-            .expect("parking queue depth") as usize;
+        let parked = self.parked().await;
         let report = Report {
             sent,
             delivered,
@@ -429,6 +425,21 @@ impl FaultWorld {
             sends.len()
         );
         report
+    }
+
+    /// Messages in the parking queue. The test's own connection may still be reconnecting
+    /// after a broker restart: it is given the time the workers get.
+    async fn parked(&self) -> usize {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.broker.queue_depth(&self.parking_queue()).await {
+                Ok(depth) => return depth as usize,
+                Err(error) if tokio::time::Instant::now() >= deadline => {
+                    panic!("parking queue depth: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
     }
 
     /// Delivery-log rows of this scenario's sends that say the provider has the message.

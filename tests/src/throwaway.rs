@@ -169,10 +169,23 @@ impl RabbitNode {
         wait_for_port(self.port, Duration::from_secs(60), "RabbitMQ", &log)
     }
 
-    /// Stops the node the way an operator restarting it does (SIGTERM, then waits).
+    /// Stops the node the way an operator restarting it does: `rabbitmqctl stop`, which
+    /// closes client connections and shuts the queues down cleanly (a signal to the process
+    /// group would also kill `erl_child_setup`, which takes the VM down hard).
     pub fn stop(&mut self) {
         if let Some(server) = self.server.take() {
-            server.signal("TERM");
+            let dir = &self.scratch.0;
+            let stopped = Command::new(rabbitmq_server().with_file_name("rabbitmqctl"))
+                .args(["-n", &self.name, "stop"])
+                .env("HOME", dir.join("home"))
+                .env("RABBITMQ_CONF_ENV_FILE", dir.join("rabbitmq-env.conf"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !stopped {
+                server.signal("TERM");
+            }
             server.reap(Duration::from_secs(30));
         }
     }

@@ -8,9 +8,12 @@
 //! Scenarios run one at a time: two cores are enough for one world under load, not several.
 //!
 //! Missing on purpose, until fixed: "RabbitMQ restarted mid-stream" (`RabbitNode::restart`).
-//! It lost 1–2 of 1,000 messages the ingress had answered 202 for in 2 of 5 runs on
-//! 2026-11-28, and once the worker made no progress for two minutes after reconnecting. That
-//! is a delivery bug to find, not a flaky test to retry; see the open issue's notes.
+//! It lost 1–2 of 1,000 messages the ingress had answered 202 for in about half the runs on
+//! 2026-11-28 (all queues empty afterwards), with a graceful `rabbitmqctl stop` as with a hard
+//! stop. It also found a stall — lapin kept reporting a dead connection as connected, and the
+//! consumer waited forever — which is fixed (the broker watchdog proves the connection by
+//! opening a channel; the consumer resubscribes on every reconnect). The loss is a delivery
+//! bug to find, not a flaky test to retry; see the open issue's notes.
 
 use std::path::Path;
 use std::time::Duration;

@@ -20,6 +20,22 @@ use crate::{BrokerError, Topology};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the watchdog checks the connection.
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+/// Every this many watch intervals the connection is proven by opening a channel.
+const LIVENESS_EVERY: u32 = 5;
+/// How long opening that channel may take before the connection counts as lost.
+const LIVENESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Opens and closes a channel within [`LIVENESS_TIMEOUT`].
+async fn proves_alive(connection: &Connection) -> bool {
+    let probe = async {
+        let channel = connection.create_channel().await?;
+        channel.close(200, "liveness probe".into()).await
+    };
+    matches!(
+        tokio::time::timeout(LIVENESS_TIMEOUT, probe).await,
+        Ok(Ok(()))
+    )
+}
 
 /// A shared handle on the current RabbitMQ connection. Cheap to clone.
 #[derive(Clone)]
@@ -180,19 +196,19 @@ fn unreachable(url: &str, reason: &str) -> BrokerError {
 
 /// Watches the connection while any [`Broker`] handle lives; replaces it when lost.
 async fn watchdog(inner: Weak<Inner>) {
+    let mut ticks: u32 = 0;
     loop {
         tokio::time::sleep(WATCH_INTERVAL).await;
+        ticks = ticks.wrapping_add(1);
         let Some(inner) = inner.upgrade() else { return };
-        let alive = inner
-            .current
-            .read()
-            .expect("broker lock poisoned")
-            .as_ref()
-            .map(|c| c.status().connected());
-        match alive {
-            Some(true) => continue,
-            None => return, // closed on purpose
-            Some(false) => {}
+        let current = inner.current.read().expect("broker lock poisoned").clone();
+        let Some(connection) = current else { return }; // closed on purpose
+        // lapin's status can stay "connected" after its I/O loop failed on a reset socket (seen
+        // when RabbitMQ restarts): every few ticks, prove the connection by opening a channel.
+        let alive = connection.status().connected()
+            && (!ticks.is_multiple_of(LIVENESS_EVERY) || proves_alive(&connection).await);
+        if alive {
+            continue;
         }
         inner.metrics.broker_connected.set(0);
         tracing::warn!(url = %mask::url(&inner.url), "lost the RabbitMQ connection; reconnecting");

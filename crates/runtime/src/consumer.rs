@@ -97,6 +97,10 @@ impl<W: Worker> ConsumeLoop<W> {
     ) -> Stop {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let mut breaker = self.processor.breaker.watch();
+        // A reconnect means this consumer's channel is gone, even when its stream never said
+        // so: subscribe again on the new connection.
+        let mut generation = self.broker.generations();
+        generation.mark_unchanged();
         loop {
             while tasks.try_join_next().is_some() {}
             let permit = tokio::select! {
@@ -107,6 +111,7 @@ impl<W: Worker> ConsumeLoop<W> {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => return Stop::Shutdown,
                 _ = breaker.wait_for(|s| *s == BreakerState::Open) => return Stop::BreakerOpen,
+                _ = generation.changed() => return Stop::ConnectionLost,
                 next = consumer.next() => next,
             };
             let delivery = match next {
