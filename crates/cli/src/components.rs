@@ -167,28 +167,23 @@ pub async fn start(
         tasks.spawn(async move { handle.await.context("ingress task") });
         ingress = Some(addr);
     }
+    // What every worker shares: one connection, one confirm channel, one pool, one registry.
+    let worker_ctx = RuntimeContext {
+        broker: broker.clone(),
+        publisher: publisher.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        shutdown_grace: run.shutdown_grace(),
+        depth_interval: Duration::from_secs(5),
+    };
     if components.contains(&Component::Sms) {
-        let ctx = RuntimeContext {
-            broker: broker.clone(),
-            publisher: publisher.clone(),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            shutdown_grace: run.shutdown_grace(),
-            depth_interval: Duration::from_secs(5),
-        };
+        let ctx = worker_ctx.clone();
         let worker = sms_worker(run, sandbox.as_ref(), store.clone(), metrics.clone())?;
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }
     if components.contains(&Component::Email) {
-        let ctx = RuntimeContext {
-            broker: broker.clone(),
-            publisher: publisher.clone(),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            shutdown_grace: run.shutdown_grace(),
-            depth_interval: Duration::from_secs(5),
-        };
+        let ctx = worker_ctx.clone();
         let timeout = Duration::from_secs(run.provider_timeout_secs);
         let worker = crate::email::email_worker(
             &run.email,
@@ -205,14 +200,7 @@ pub async fn start(
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }
     if components.contains(&Component::Push) {
-        let ctx = RuntimeContext {
-            broker: broker.clone(),
-            publisher: publisher.clone(),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            shutdown_grace: run.shutdown_grace(),
-            depth_interval: Duration::from_secs(5),
-        };
+        let ctx = worker_ctx.clone();
         let deps = crate::push::PushDeps {
             sandbox: sandbox.as_ref(),
             store: store.clone(),
@@ -225,14 +213,7 @@ pub async fn start(
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }
     if components.contains(&Component::Payments) {
-        let ctx = RuntimeContext {
-            broker: broker.clone(),
-            publisher: publisher.clone(),
-            store: store.clone(),
-            metrics: metrics.clone(),
-            shutdown_grace: run.shutdown_grace(),
-            depth_interval: Duration::from_secs(5),
-        };
+        let ctx = worker_ctx.clone();
         let worker = payments_worker(&broker, &publisher, store.clone(), metrics.clone());
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
