@@ -105,6 +105,8 @@ pub struct FaultWorld {
     shutdown: CancellationToken,
     workers: Vec<WorkerProcess>,
     scratch: PathBuf,
+    /// (id, body) of every message [`FaultWorld::publish`] posts, for a failure's diagnosis.
+    messages: std::sync::OnceLock<Arc<Vec<(String, String)>>>,
 }
 
 impl FaultWorld {
@@ -178,6 +180,7 @@ impl FaultWorld {
             shutdown,
             workers: Vec::new(),
             scratch,
+            messages: std::sync::OnceLock::new(),
         }
     }
 
@@ -195,10 +198,12 @@ impl FaultWorld {
             .env("SWITCHYARD_TEMPLATES", &self.run.templates)
             .env("SWITCHYARD_PROVIDER_TIMEOUT", "5")
             .env("SWITCHYARD_SHUTDOWN_GRACE", "5")
-            // SWITCHYARD_FAULT_WORKER_LOG=info,switchyard_runtime=debug to see more in the logs.
+            // The production default, so spans are live as in production (a span misuse once
+            // killed deliveries only there); SWITCHYARD_FAULT_WORKER_LOG=debug to see more.
             .env(
                 "SWITCHYARD_LOG",
-                std::env::var("SWITCHYARD_FAULT_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+                std::env::var("SWITCHYARD_FAULT_WORKER_LOG")
+                    .unwrap_or_else(|_| "info,lapin=warn".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -314,6 +319,7 @@ impl FaultWorld {
                 .map(|i| (uuid::Uuid::now_v7().to_string(), self.body(i)))
                 .collect(),
         );
+        let _ = self.messages.set(messages.clone());
         let mut tasks = Vec::new();
         for _ in 0..clients {
             let (next, unavailable) = (next.clone(), unavailable.clone());
@@ -383,13 +389,51 @@ impl FaultWorld {
                 }
                 panic!(
                     "fault {}: the provider has {have} of {count} messages after {timeout:?}; \
-                     queue depths {depths:?}; worker logs in {}",
+                     queue depths {depths:?}; worker logs in {}\n{}",
                     self.name,
-                    self.scratch.display()
+                    self.scratch.display(),
+                    self.diagnosis().await
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// What the broker and the delivery log say about the messages the provider lacks.
+    async fn diagnosis(&self) -> String {
+        let mut text = String::new();
+        for args in [
+            &[
+                "list_queues",
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+                "consumers",
+            ][..],
+            &["list_connections", "name", "state", "channels"],
+            &[
+                "list_channels",
+                "connection",
+                "number",
+                "consumer_count",
+                "messages_unacknowledged",
+            ],
+        ] {
+            text += &format!(
+                "rabbitmqctl {}:\n{}",
+                args.join(" "),
+                self.rabbit.inspect(args)
+            );
+        }
+        let sends = self.sends();
+        let Some(messages) = self.messages.get() else {
+            return text;
+        };
+        for (id, body) in messages.iter().filter(|(_, b)| !sends.contains_key(b)) {
+            let delivery = self.store.delivery("sms", id).await;
+            text += &format!("missing {body:?} id {id}: delivery log {delivery:?}\n");
+        }
+        text
     }
 
     /// Waits until the provider has at least `count` messages of this scenario.

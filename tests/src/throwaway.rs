@@ -174,11 +174,8 @@ impl RabbitNode {
     /// group would also kill `erl_child_setup`, which takes the VM down hard).
     pub fn stop(&mut self) {
         if let Some(server) = self.server.take() {
-            let dir = &self.scratch.0;
-            let stopped = Command::new(rabbitmq_server().with_file_name("rabbitmqctl"))
-                .args(["-n", &self.name, "stop"])
-                .env("HOME", dir.join("home"))
-                .env("RABBITMQ_CONF_ENV_FILE", dir.join("rabbitmq-env.conf"))
+            let stopped = self
+                .ctl(&["stop"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -188,6 +185,25 @@ impl RabbitNode {
             }
             server.reap(Duration::from_secs(30));
         }
+    }
+
+    /// What `rabbitmqctl <args>` prints about this node (for a failing test's diagnosis).
+    pub fn inspect(&self, args: &[&str]) -> String {
+        match self.ctl(args).output() {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(error) => format!("rabbitmqctl {args:?}: {error}"),
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Command {
+        let dir = &self.scratch.0;
+        let mut command = Command::new(rabbitmq_server().with_file_name("rabbitmqctl"));
+        command
+            .args(["-n", &self.name, "-q"])
+            .args(args)
+            .env("HOME", dir.join("home"))
+            .env("RABBITMQ_CONF_ENV_FILE", dir.join("rabbitmq-env.conf"));
+        command
     }
 
     /// Starts the stopped node again, with its data (durable queues and their messages).

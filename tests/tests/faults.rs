@@ -7,13 +7,15 @@
 //!
 //! Scenarios run one at a time: two cores are enough for one world under load, not several.
 //!
-//! Missing on purpose, until fixed: "RabbitMQ restarted mid-stream" (`RabbitNode::restart`).
-//! It lost 1–2 of 1,000 messages the ingress had answered 202 for in about half the runs on
-//! 2026-11-28 (all queues empty afterwards), with a graceful `rabbitmqctl stop` as with a hard
-//! stop. It also found a stall — lapin kept reporting a dead connection as connected, and the
-//! consumer waited forever — which is fixed (the broker watchdog proves the connection by
-//! opening a channel; the consumer resubscribes on every reconnect). The loss is a delivery
-//! bug to find, not a flaky test to retry; see the open issue's notes.
+//! The RabbitMQ-restart scenario found two real bugs on 2026-11-28/29: a consumer that waited
+//! forever on a connection lapin still called connected (the broker watchdog now proves the
+//! connection by opening a channel; the consumer resubscribes on every reconnect), and 1–2 of
+//! 1,000 messages stranded unacked in a live worker: a tracing span guard held across an
+//! `.await` made tracing panic in the delivery's task, which died without settling its delivery.
+//! The span is now attached with `.instrument`, and a delivery task that dies for any reason
+//! makes the consumer close its channel so the broker takes the deliveries back
+//! (`runtime_conformance::a_panic_outside_the_handler_returns_the_delivery_to_the_broker`).
+//! Workers run at the production log level (`info`) so spans are live as in production.
 
 use std::path::Path;
 use std::time::Duration;
@@ -71,6 +73,20 @@ async fn worker_sigkilled_mid_stream_then_restarted() {
         world.spawn_worker();
     })
     .await;
+    world.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rabbitmq_restarted_mid_stream() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (world, published) = inject("rabbitmq_restart", 200, async |world: &mut FaultWorld| {
+        tokio::task::block_in_place(|| world.rabbit.restart()).expect("the node restarts");
+    })
+    .await;
+    assert!(
+        published.unavailable > 0,
+        "the ingress turned clients away while the broker was down"
+    );
     world.finish().await;
 }
 

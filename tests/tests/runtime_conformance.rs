@@ -48,6 +48,8 @@ struct Echo {
     slow_started: Arc<Mutex<Vec<String>>>,
     /// Ids that reconciliation found already done.
     reconciled: Arc<Mutex<Vec<String>>>,
+    /// How often the runtime asked about a job whose question panics (outside the handler).
+    panicked_outside: Arc<Mutex<usize>>,
 }
 
 impl Worker for Echo {
@@ -75,7 +77,12 @@ impl Worker for Echo {
         }
     }
 
-    fn has_side_effect(&self, _: &EchoJob) -> bool {
+    fn has_side_effect(&self, job: &EchoJob) -> bool {
+        let EchoJob::Run { mode } = job;
+        if mode == "panic-outside-handler" {
+            *self.panicked_outside.lock().unwrap() += 1;
+            panic!("bug outside the handler");
+        }
         true
     }
 
@@ -166,6 +173,17 @@ impl Setup {
         id
     }
 
+    /// Publishes an ordinary message and waits until the handler has had it.
+    async fn next_message_is_handled(&self) {
+        let after = self.publish("ok").await;
+        eventually(
+            Duration::from_secs(10),
+            "the next message handled",
+            || async { self.echo.handled.lock().unwrap().contains(&after) },
+        )
+        .await;
+    }
+
     fn dead(&self) -> String {
         format!("{}.echo.dead", self.harness.namespace)
     }
@@ -181,13 +199,7 @@ impl Setup {
 async fn a_panicking_handler_is_parked_and_the_worker_keeps_going() {
     let s = setup().await;
     s.publish("panic").await;
-    let after = s.publish("ok").await;
-    eventually(
-        Duration::from_secs(10),
-        "the next message handled",
-        || async { s.echo.handled.lock().unwrap().contains(&after) },
-    )
-    .await;
+    s.next_message_is_handled().await;
     eventually(Duration::from_secs(5), "panic parked", || async {
         s.broker.queue_depth(&s.dead()).await.unwrap() == 1
     })
@@ -203,6 +215,26 @@ async fn a_panicking_handler_is_parked_and_the_worker_keeps_going() {
             .unwrap()
             .contains("handler bug")
     );
+    s.finish().await;
+}
+
+/// Only the handler runs inside `catch_unwind`. A panic elsewhere kills the delivery's task
+/// before it settles the delivery; the runtime must notice and close the channel so the broker
+/// gets the delivery back (and parks it once `delivery_limit` redeliveries are used up), instead
+/// of leaving it unacked — invisible, never delivered — for as long as the channel lives.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_outside_the_handler_returns_the_delivery_to_the_broker() {
+    let s = setup_with("delivery_limit = 2\n").await;
+    s.publish("panic-outside-handler").await;
+    s.next_message_is_handled().await;
+    eventually(
+        Duration::from_secs(10),
+        "the broker parks it after its delivery limit",
+        || async { s.broker.queue_depth(&s.dead()).await.unwrap() == 1 },
+    )
+    .await;
+    // Delivered once and redelivered up to the limit: each attempt reached the runtime.
+    assert_eq!(*s.echo.panicked_outside.lock().unwrap(), 3);
     s.finish().await;
 }
 

@@ -27,6 +27,9 @@ enum Stop {
     Shutdown,
     BreakerOpen,
     ConnectionLost,
+    /// A delivery's task died without settling it: only closing the channel gives the delivery
+    /// back to the broker.
+    DeliveryAbandoned,
 }
 
 pub(crate) struct ConsumeLoop<W: Worker> {
@@ -102,7 +105,11 @@ impl<W: Worker> ConsumeLoop<W> {
         let mut generation = self.broker.generations();
         generation.mark_unchanged();
         loop {
-            while tasks.try_join_next().is_some() {}
+            while let Some(finished) = tasks.try_join_next() {
+                if abandoned(finished) {
+                    return Stop::DeliveryAbandoned;
+                }
+            }
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => return Stop::Shutdown,
                 _ = breaker.wait_for(|s| *s == BreakerState::Open) => return Stop::BreakerOpen,
@@ -112,6 +119,12 @@ impl<W: Worker> ConsumeLoop<W> {
                 _ = shutdown.cancelled() => return Stop::Shutdown,
                 _ = breaker.wait_for(|s| *s == BreakerState::Open) => return Stop::BreakerOpen,
                 _ = generation.changed() => return Stop::ConnectionLost,
+                Some(finished) = tasks.join_next() => {
+                    if abandoned(finished) {
+                        return Stop::DeliveryAbandoned;
+                    }
+                    continue;
+                }
                 next = consumer.next() => next,
             };
             let delivery = match next {
@@ -178,4 +191,12 @@ impl<W: Worker> ConsumeLoop<W> {
             Err(_) => breaker.failure(),
         }
     }
+}
+
+/// Whether a delivery's task died (panicked outside the handler, where nothing catches it)
+/// instead of settling its delivery.
+fn abandoned(finished: Result<(), tokio::task::JoinError>) -> bool {
+    let Err(error) = finished else { return false };
+    tracing::error!(%error, "a delivery's task died; returning the channel's deliveries to the queue");
+    true
 }

@@ -119,11 +119,19 @@ impl<W: Worker> Processor<W> {
             message_type = tracing::field::Empty,
             correlation_id = tracing::field::Empty,
         );
-        let settle = self
-            .settle(&delivery, &incoming)
-            .instrument(span.clone())
-            .await;
-        let _entered = span.enter();
+        // Instrumented, never entered: a span guard held across an `.await` leaks into whatever
+        // else runs on the thread meanwhile, and tracing then panics on the closed span (that
+        // killed deliveries mid-flight and stranded them unacked).
+        async {
+            let settle = self.settle(&delivery, &incoming).await;
+            self.finish(&delivery, settle).await;
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Tells the broker what became of `delivery`.
+    async fn finish(&self, delivery: &Delivery, settle: Settle) {
         let result = match settle {
             Settle::Ack(outcome) => {
                 let labels = OutcomeLabels {
