@@ -1,20 +1,13 @@
 //! Twilio status callbacks: after a message is accepted, POST `sent` and then its final
 //! status to its `StatusCallback`, signed with `X-Twilio-Signature` exactly as Twilio signs.
 
-use std::time::Duration;
-
 use switchyard_contract::signature::twilio;
 
 use crate::faults::FinalStatus;
 use crate::record::RecordedCallback;
 use crate::state::AppState;
 use crate::twilio::message::{API_VERSION, Message};
-
-/// Retries after a failed first attempt, so a receiver that is briefly down still gets it.
-const MAX_RETRIES: u32 = 3;
-
-/// Pause between attempts: short, because the receiver is local and tests are waiting.
-const RETRY_DELAY: Duration = Duration::from_millis(100);
+use crate::webhooks;
 
 /// What one message's callbacks need, captured when it was accepted.
 #[derive(Clone, Debug)]
@@ -93,67 +86,19 @@ async fn deliver(
 ) -> RecordedCallback {
     let params = params(plan, status, error_code);
     let signature = twilio::sign(&state.twilio.auth_token, &plan.url, &params);
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let (http_status, error) = attempt(state, &plan.url, &params, &signature).await;
-        if error.is_some() && attempts <= MAX_RETRIES {
-            tracing::debug!(url = %plan.url, attempts, error, "status callback failed, retrying");
-            if state.pause(RETRY_DELAY).await {
-                continue;
-            }
-        }
-        return RecordedCallback {
-            url: plan.url.clone(),
-            message_sid: plan.message.sid.clone(),
-            status: status.to_owned(),
-            http_status,
-            error,
-            attempts,
-        };
+    let request = || {
+        let post = state.http.post(&plan.url);
+        post.header("X-Twilio-Signature", &signature).form(&params)
+    };
+    let delivered = webhooks::post_with_retries(state, "callback", &plan.url, request).await;
+    RecordedCallback {
+        url: plan.url.clone(),
+        message_sid: plan.message.sid.clone(),
+        status: status.to_owned(),
+        http_status: delivered.http_status,
+        error: delivered.error,
+        attempts: delivered.attempts,
     }
-}
-
-/// One POST: the status answered (if any) and why it failed (if it did).
-async fn attempt(
-    state: &AppState,
-    url: &str,
-    params: &[(String, String)],
-    signature: &str,
-) -> (Option<u16>, Option<String>) {
-    let sent = state
-        .http
-        .post(url)
-        .header("X-Twilio-Signature", signature)
-        .form(params)
-        .send()
-        .await;
-    match sent {
-        Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
-        Ok(response) => {
-            let status = response.status();
-            (
-                Some(status.as_u16()),
-                Some(format!("callback answered {status}")),
-            )
-        }
-        Err(err) => (
-            None,
-            Some(format!("callback not delivered: {}", chain(&err))),
-        ),
-    }
-}
-
-/// The error and its causes: reqwest's own message omits the cause (e.g. connection refused).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

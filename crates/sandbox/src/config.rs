@@ -1,5 +1,5 @@
-//! How a sandbox is set up: where it listens, which Twilio credentials it accepts, and the
-//! faults it starts with.
+//! How a sandbox is set up: where it listens, which provider credentials it accepts (Twilio
+//! here; Stripe and PayPal in their own modules), and the faults it starts with.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -33,6 +33,10 @@ pub struct SandboxConfig {
     pub apns: ApnsConfig,
     /// The emulated SMTP relays.
     pub smtp: crate::smtp::SmtpConfig,
+    /// The emulated Stripe account.
+    pub stripe: crate::stripe::StripeConfig,
+    /// The emulated PayPal REST app.
+    pub paypal: crate::paypal::PayPalConfig,
     /// Faults active from the start; change them later with
     /// [`crate::SandboxHandle::set_faults`] or `PUT /_sandbox/faults`.
     pub faults: FaultConfig,
@@ -46,6 +50,8 @@ impl Default for SandboxConfig {
             fcm: FcmConfig::default(),
             apns: ApnsConfig::default(),
             smtp: crate::smtp::SmtpConfig::default(),
+            stripe: crate::stripe::StripeConfig::default(),
+            paypal: crate::paypal::PayPalConfig::default(),
             faults: FaultConfig::default(),
         }
     }
@@ -181,6 +187,11 @@ mod tests {
         assert_eq!(config.twilio.auth_token, "sandbox-auth-token");
         assert_eq!(config.twilio.callback_delay, Duration::from_millis(50));
         assert_eq!(config.faults, FaultConfig::default());
+        assert_eq!(config.stripe.secret_key, "sk_test_sandbox");
+        assert_eq!(config.stripe.webhook_secret, "whsec_sandbox");
+        assert_eq!(config.paypal.client_id, "sandbox-paypal-client");
+        assert_eq!(config.paypal.webhook_id, "WH-SANDBOX");
+        assert!(config.stripe.webhook_url.is_none() && config.paypal.webhook_url.is_none());
     }
 
     #[test]

@@ -21,10 +21,35 @@ pub enum SandboxError {
     /// The initial faults are invalid.
     #[error("invalid sandbox faults: {0}; fix the fault configuration")]
     InvalidFaults(#[from] FaultError),
-    /// The emulated FCM or APNs credentials are unusable.
-    #[error("invalid sandbox push credentials: {0}")]
+    /// The emulated FCM, APNs or PayPal signing credentials are unusable.
+    #[error("invalid sandbox provider credentials: {0}")]
     Credentials(String),
     /// The HTTP client for status callbacks could not be built.
     #[error("cannot build the HTTP client for status callbacks: {0}")]
     HttpClient(#[source] reqwest::Error),
+}
+
+/// A test hook (paying a checkout, capturing an order) that could not do what it was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HookError {
+    /// No such object: it was never created through the provider API (or has another id).
+    #[error("no {kind} {id} in the sandbox; create it through the provider API first")]
+    Unknown {
+        /// What was looked for, e.g. `checkout session`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The object exists but is past the step asked for (e.g. already paid).
+    #[error("{kind} {id} is {status}, so it cannot be {action}")]
+    WrongState {
+        /// What the object is, e.g. `order`.
+        kind: &'static str,
+        /// Its id.
+        id: String,
+        /// Its current status.
+        status: String,
+        /// What was asked, e.g. `paid`.
+        action: &'static str,
+    },
 }

@@ -6,7 +6,11 @@
 //! written against the real API (paths, HTTP Basic auth, form fields, JSON resources, error
 //! bodies, signed status callbacks) runs unchanged against it, so what passes here passes
 //! against the provider. It emulates Twilio's Messages API, FCM HTTP v1 with Google's OAuth
-//! token endpoint (`fcm.rs`), and APNs over HTTP/2 (`apns.rs`).
+//! token endpoint (`fcm.rs`), APNs over HTTP/2 (`apns.rs`), Stripe's Checkout, Refunds and
+//! Subscriptions (`stripe/`) and PayPal's Orders, Refunds and Subscriptions (`paypal/`).
+//! The payment providers share idempotency keys (`idempotency.rs`), one request pipeline in
+//! which latency comes after the work (`pipeline.rs`: a client that times out has still
+//! caused its refund) and signed webhooks (`webhooks.rs`, recorded like status callbacks).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), switchyard_sandbox::SandboxError> {
@@ -22,7 +26,8 @@
 //!
 //! Other processes drive it over HTTP instead: `GET|DELETE /_sandbox/requests`,
 //! `GET /_sandbox/callbacks`, `GET|PUT /_sandbox/faults`, `GET|DELETE /_sandbox/mail` (what the
-//! SMTP relays took; see `smtp/`).
+//! SMTP relays took; see `smtp/`), and play the customer with the test hooks in `hooks.rs`
+//! (`POST /_sandbox/stripe/checkout/sessions/{id}/pay`).
 
 mod admin;
 mod apns;
@@ -31,14 +36,21 @@ mod config;
 mod error;
 mod faults;
 mod fcm;
+mod hooks;
+mod idempotency;
 mod injector;
 mod jws;
+mod ledger;
+mod paypal;
+mod pipeline;
 mod provider;
 mod push_accounts;
 mod record;
 mod smtp;
 mod state;
+mod stripe;
 mod twilio;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,12 +62,16 @@ pub use config::{
     ApnsConfig, DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, DEFAULT_PORT, FcmConfig, SANDBOX_APNS_KEY,
     SANDBOX_SERVICE_ACCOUNT, SandboxConfig, TwilioConfig,
 };
-pub use error::SandboxError;
+pub use error::{HookError, SandboxError};
 pub use faults::{FaultConfig, FaultError, Outage, RateLimit};
+pub use paypal::{
+    DEFAULT_PAYPAL_CLIENT_ID, DEFAULT_PAYPAL_CLIENT_SECRET, DEFAULT_PAYPAL_WEBHOOK_ID, PayPalConfig,
+};
 pub use record::{RecordedCallback, RecordedRequest};
 pub use smtp::{
     DEFAULT_SMTP_PASSWORD, DEFAULT_SMTP_USER, RecordedMail, SmtpConfig, SmtpFaults, SmtpListeners,
 };
+pub use stripe::{DEFAULT_STRIPE_SECRET_KEY, DEFAULT_STRIPE_WEBHOOK_SECRET, StripeConfig};
 
 use state::AppState;
 
@@ -82,7 +98,16 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
     let addr = listener.local_addr().map_err(bind_error)?;
     let push = push_accounts::PushAccounts::new(&config.fcm, &config.apns)
         .map_err(SandboxError::Credentials)?;
-    let state = AppState::new(config.twilio, push, config.faults, http);
+    let state = AppState::new(state::Setup {
+        twilio: config.twilio,
+        push,
+        stripe: config.stripe,
+        paypal: config.paypal,
+        faults: config.faults,
+        http,
+        base_url: base_url(addr),
+    })
+    .map_err(SandboxError::Credentials)?;
     let smtp = smtp::start(config.smtp, &state).await?;
     tokio::spawn(serve(listener, state.clone()));
     tracing::info!(%addr, "provider sandbox listening");
@@ -112,9 +137,23 @@ fn app(state: AppState) -> Router {
     admin::routes()
         .merge(fcm::routes())
         .merge(apns::routes())
+        .merge(hooks::routes())
+        .merge(stripe::routes())
         .merge(twilio::routes())
         .merge(smtp::routes())
         .with_state(state)
+}
+
+/// `http://{addr}`, a wildcard address reported as loopback, which is where clients reach it.
+fn base_url(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let loopback = match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        addr.set_ip(loopback);
+    }
+    format!("http://{addr}")
 }
 
 /// A running sandbox. Clones share the same server, record and faults.
@@ -135,15 +174,7 @@ impl SandboxHandle {
     /// Base URL to configure as the provider's API root, e.g. `http://127.0.0.1:8025`.
     /// A wildcard listen address is reported as loopback, which is where clients can reach it.
     pub fn base_url(&self) -> String {
-        let mut addr = self.addr;
-        if addr.ip().is_unspecified() {
-            let loopback = match addr {
-                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            };
-            addr.set_ip(loopback);
-        }
-        format!("http://{addr}")
+        base_url(self.addr)
     }
 
     /// The emulated Twilio account (credentials to give the worker).
@@ -171,6 +202,38 @@ impl SandboxHandle {
     /// 401, as after a credential rotation at Google.
     pub fn revoke_fcm_tokens(&self) {
         self.state.push.revoke_all();
+    }
+
+    /// The emulated Stripe account (secret key, webhook URL and signing secret).
+    pub fn stripe(&self) -> &StripeConfig {
+        &self.state.stripe.config
+    }
+
+    /// The emulated PayPal app (client credentials, webhook URL and id).
+    pub fn paypal(&self) -> &PayPalConfig {
+        &self.state.paypal.config
+    }
+
+    /// Plays the customer paying Checkout Session `session_id`: completes it, makes a
+    /// succeeded payment intent for its `amount_total` and sends `checkout.session.completed`
+    /// and `payment_intent.succeeded`. Returns the payment intent's id (`pi_…`).
+    pub fn stripe_pay_checkout(&self, session_id: &str) -> Result<String, HookError> {
+        stripe::pay(&self.state, session_id)
+    }
+
+    /// Stripe refunds made, oldest first, as the refund objects the API returned.
+    pub fn stripe_refunds(&self) -> Vec<serde_json::Value> {
+        self.state.stripe.ledger.refunds()
+    }
+
+    /// Any Stripe object by id (`cs_…`, `pi_…`, `ch_…`, `re_…`, `sub_…`), as it stands now.
+    pub fn stripe_object(&self, id: &str) -> Option<serde_json::Value> {
+        self.state.stripe.ledger.get(id)
+    }
+
+    /// Stripe events emitted, oldest first (whether or not a webhook URL is configured).
+    pub fn stripe_events(&self) -> Vec<serde_json::Value> {
+        self.state.stripe.ledger.events()
     }
 
     /// The SMTP relays: addresses and `smtp://` URLs to configure the email worker with.

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use crate::config::TwilioConfig;
 use crate::faults::{FaultConfig, FinalStatus};
+use crate::idempotency::IdempotencyStore;
 use crate::injector::{FaultState, Injected};
 use crate::push_accounts::PushAccounts;
 use crate::record::Recorder;
@@ -34,6 +35,14 @@ pub(crate) struct Shared {
     pub(crate) http: reqwest::Client,
     /// When the sandbox started: the emulated account's creation date.
     pub(crate) started_at: DateTime<Utc>,
+    /// Where clients reach the sandbox, for the links and URLs it hands out.
+    pub(crate) base_url: String,
+    /// Stored answers of idempotent Stripe and PayPal requests.
+    pub(crate) idempotency: IdempotencyStore,
+    /// The emulated Stripe account and its objects.
+    pub(crate) stripe: crate::stripe::StripeState,
+    /// The emulated PayPal app, its tokens and its objects.
+    pub(crate) paypal: crate::paypal::PayPalState,
     faults: Mutex<FaultState>,
     /// Every message created, oldest first (what Twilio's list endpoint returns).
     messages: Mutex<Vec<Message>>,
@@ -51,26 +60,45 @@ impl Deref for AppState {
     }
 }
 
+/// What [`AppState::new`] is built from.
+pub(crate) struct Setup {
+    pub(crate) twilio: TwilioConfig,
+    pub(crate) push: PushAccounts,
+    pub(crate) stripe: crate::stripe::StripeConfig,
+    pub(crate) paypal: crate::paypal::PayPalConfig,
+    pub(crate) faults: FaultConfig,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+}
+
 impl AppState {
     /// State for a sandbox starting now.
-    pub(crate) fn new(
-        twilio: TwilioConfig,
-        push: PushAccounts,
-        faults: FaultConfig,
-        http: reqwest::Client,
-    ) -> Self {
-        Self(Arc::new(Shared {
+    pub(crate) fn new(setup: Setup) -> Result<Self, String> {
+        let Setup {
+            twilio,
+            push,
+            stripe,
+            paypal,
+            faults,
+            http,
+            base_url,
+        } = setup;
+        Ok(Self(Arc::new(Shared {
             twilio,
             push,
             record: Recorder::default(),
             mail: crate::smtp::MailRecord::default(),
             http,
             started_at: Utc::now(),
+            idempotency: IdempotencyStore::default(),
+            stripe: crate::stripe::StripeState::new(stripe),
+            paypal: crate::paypal::PayPalState::new(paypal, &base_url)?,
+            base_url,
             faults: Mutex::new(FaultState::new(faults, Instant::now())),
             messages: Mutex::default(),
             shutdown: watch::Sender::new(false),
             stopped: watch::Sender::new(false),
-        }))
+        })))
     }
 }
 
@@ -117,10 +145,21 @@ impl Shared {
     /// Waits out the configured latency, then decides this request's fault, in that order so
     /// a slow outage looks like a slow provider that then fails.
     pub(crate) async fn injected_fault(&self) -> Option<Injected> {
-        let latency = self.lock_faults().latency();
+        let latency = self.latency();
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
+        self.next_fault()
+    }
+
+    /// The configured latency.
+    pub(crate) fn latency(&self) -> Duration {
+        self.lock_faults().latency()
+    }
+
+    /// This request's fault, decided now, without the latency (see `pipeline.rs` for the
+    /// endpoints that wait after their work instead).
+    pub(crate) fn next_fault(&self) -> Option<Injected> {
         self.lock_faults()
             .next_fault(Instant::now(), fastrand::f64())
     }

@@ -85,7 +85,7 @@ impl TwilioError {
 }
 
 /// The standard reason phrase, for statuses without a Twilio-specific message.
-fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())

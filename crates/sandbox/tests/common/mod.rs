@@ -4,14 +4,10 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+pub mod webhooks;
+
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Form, Router};
 use serde_json::Value;
 use switchyard_sandbox::{SandboxConfig, SandboxHandle};
 
@@ -109,64 +105,33 @@ impl Received {
 }
 
 /// A status callback receiver on 127.0.0.1:0 that answers 500 to its first `fail_first`
-/// calls and 204 after.
+/// calls and 2xx after.
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-#[derive(Clone)]
-struct ReceiverState {
-    received: Arc<Mutex<Vec<Received>>>,
-    fail_first: Arc<AtomicUsize>,
+    hooks: webhooks::HookReceiver,
 }
 
 impl Receiver {
     pub async fn start(fail_first: usize) -> Self {
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let state = ReceiverState {
-            received: received.clone(),
-            fail_first: Arc::new(AtomicUsize::new(fail_first)),
-        };
-        let app = Router::new()
-            .route("/status", post(receive))
-            .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let hooks = webhooks::HookReceiver::start_at(fail_first, "/status").await;
         Self {
-            url: format!("http://{addr}/status?school=7"),
-            received,
+            url: format!("{}?school=7", hooks.url),
+            hooks,
         }
     }
 
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().expect("receiver lock").clone()
-    }
-}
-
-async fn receive(
-    State(state): State<ReceiverState>,
-    headers: HeaderMap,
-    Form(form): Form<Vec<(String, String)>>,
-) -> StatusCode {
-    let signature = headers
-        .get("X-Twilio-Signature")
-        .and_then(|v| v.to_str().ok());
-    let received = Received {
-        signature: signature.map(str::to_owned),
-        form,
-    };
-    state.received.lock().expect("receiver lock").push(received);
-    let failing = state
-        .fail_first
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-    if failing.is_ok() {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::NO_CONTENT
+        let hooks = self.hooks.hooks().into_iter();
+        hooks
+            .map(|hook| Received {
+                signature: hook
+                    .headers
+                    .get("X-Twilio-Signature")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+                form: serde_urlencoded::from_bytes(&hook.body).expect("a form"),
+            })
+            .collect()
     }
 }
