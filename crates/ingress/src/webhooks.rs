@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod graph;
 pub mod hmac;
 pub mod paypal;
+pub mod paypal_cert;
 pub mod shared;
 pub mod standard;
 pub mod stripe;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::paypal_cert::{self, certs, origin};
 use super::shared::{ReplayWindow, Secret};
 use super::verifier::Verifier;
 use super::{graph, hmac, paypal, standard, stripe, zoom};
@@ -49,7 +50,7 @@ pub enum ConfigError {
 pub enum Kind {
     /// `Stripe-Signature`.
     Stripe,
-    /// PayPal, verified through PayPal's API.
+    /// PayPal, verified through PayPal's API or against its certificate (`verify`).
     Paypal,
     /// `x-zm-signature`.
     Zoom,
@@ -59,6 +60,17 @@ pub enum Kind {
     Hmac,
     /// Standard Webhooks.
     Standard,
+}
+
+/// How a PayPal source is verified.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PayPalMode {
+    /// Ask PayPal's verify-webhook-signature API (needs the REST app's credentials).
+    #[default]
+    Api,
+    /// Check PayPal's SHA256withRSA signature against its certificate, offline.
+    Certificate,
 }
 
 /// One `[[sources]]` entry as written.
@@ -84,6 +96,13 @@ struct Entry {
     client_id: Option<String>,
     client_secret: Option<String>,
     webhook_id: Option<String>,
+    /// paypal: `api` (default) or `certificate`.
+    verify: Option<PayPalMode>,
+    /// paypal certificate mode: hosts (https) or loopback origins (`http://127.0.0.1:4010`)
+    /// certificates may be fetched from; default PayPal's.
+    cert_hosts: Option<Vec<String>>,
+    /// paypal certificate mode: accepted certificate common names; default PayPal's rule.
+    cert_subjects: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,7 +272,7 @@ fn verifier(entry: &Entry) -> Result<Verifier, String> {
             id_header: header_name(&entry.id_header, "x-github-delivery"),
             event_header: header_name(&entry.event_header, "x-github-event"),
         }),
-        Kind::Paypal => Verifier::PayPal(paypal_verifier(entry, window)?),
+        Kind::Paypal => paypal_verifier(entry, window)?,
     })
 }
 
@@ -265,15 +284,64 @@ fn header_name(configured: &Option<String>, default: &'static str) -> &'static s
     })
 }
 
-fn paypal_verifier(entry: &Entry, window: ReplayWindow) -> Result<paypal::PayPal, String> {
-    let need = |value: &Option<String>, what: &str| {
-        value
-            .clone()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("a paypal source needs `{what}`"))
-    };
+fn need(value: &Option<String>, what: &str) -> Result<String, String> {
+    value
+        .clone()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| format!("a paypal source needs `{what}`"))
+}
+
+/// The first of `fields` that is set, as an error: it would be silently ignored in `mode`.
+fn unused(fields: &[(&str, bool)], mode: &str) -> Result<(), String> {
+    match fields.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(format!(
+            "`{name}` is not used with verify = \"{mode}\"; remove it or change `verify`"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// PayPal's calls (token, verification, certificates) give up after this.
+const PAYPAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn paypal_verifier(entry: &Entry, window: ReplayWindow) -> Result<Verifier, String> {
+    let webhook_id = need(&entry.webhook_id, "webhook_id")?;
+    match entry.verify.unwrap_or_default() {
+        PayPalMode::Api => {
+            unused(
+                &[
+                    ("cert_hosts", entry.cert_hosts.is_some()),
+                    ("cert_subjects", entry.cert_subjects.is_some()),
+                ],
+                "api",
+            )?;
+            Ok(Verifier::PayPal(paypal_api(entry, webhook_id, window)?))
+        }
+        PayPalMode::Certificate => {
+            unused(
+                &[
+                    ("api_base", entry.api_base.is_some()),
+                    ("client_id", entry.client_id.is_some()),
+                    ("client_secret", entry.client_secret.is_some()),
+                ],
+                "certificate",
+            )?;
+            Ok(Verifier::PayPalCert(paypal_cert::PayPalCert {
+                webhook_id,
+                window,
+                certificates: certificates(entry)?,
+            }))
+        }
+    }
+}
+
+fn paypal_api(
+    entry: &Entry,
+    webhook_id: String,
+    window: ReplayWindow,
+) -> Result<paypal::PayPal, String> {
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
+        .timeout(PAYPAL_TIMEOUT)
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     Ok(paypal::PayPal {
@@ -285,11 +353,40 @@ fn paypal_verifier(entry: &Entry, window: ReplayWindow) -> Result<paypal::PayPal
             .to_owned(),
         client_id: need(&entry.client_id, "client_id")?,
         client_secret: Secret::new(need(&entry.client_secret, "client_secret")?),
-        webhook_id: need(&entry.webhook_id, "webhook_id")?,
+        webhook_id,
         window,
         http,
         token: tokio::sync::Mutex::new(None),
     })
+}
+
+fn certificates(entry: &Entry) -> Result<certs::Certificates, String> {
+    let origins = match &entry.cert_hosts {
+        None => origin::paypal_origins(),
+        Some(hosts) if hosts.is_empty() => {
+            return Err(
+                "`cert_hosts = []` would refuse every webhook; leave it out for \
+                        PayPal's hosts"
+                    .into(),
+            );
+        }
+        Some(hosts) => hosts
+            .iter()
+            .map(|host| origin::Origin::parse(host))
+            .collect::<Result<_, _>>()?,
+    };
+    let subjects = match &entry.cert_subjects {
+        None => certs::Subjects::PayPal,
+        Some(names) if names.is_empty() || names.iter().any(String::is_empty) => {
+            return Err(
+                "`cert_subjects` lists certificate common names; leave it out for \
+                        PayPal's"
+                    .into(),
+            );
+        }
+        Some(names) => certs::Subjects::Exactly(names.clone()),
+    };
+    certs::Certificates::new(origins, subjects, PAYPAL_TIMEOUT)
 }
 
 #[cfg(test)]
@@ -303,6 +400,49 @@ mod tests {
         assert!(sources.find("stripe", None).is_some());
         assert!(sources.find("stripe", Some("lincoln-high")).is_some());
         assert!(sources.find("stripe", Some("other")).is_none());
+        let paypal = |tenant| &sources.find("paypal", tenant).unwrap().verifier;
+        assert!(matches!(paypal(None), Verifier::PayPal(_)));
+        assert!(matches!(
+            paypal(Some("lincoln-high")),
+            Verifier::PayPalCert(_)
+        ));
+    }
+
+    #[test]
+    fn paypal_modes_take_only_their_own_keys() {
+        let cert = "[[sources]]\nname = \"p\"\nkind = \"paypal\"\nverify = \"certificate\"\n";
+        let api = "[[sources]]\nname = \"p\"\nkind = \"paypal\"\nclient_id = \"c\"\n\
+                   client_secret = \"s\"\nwebhook_id = \"WH\"\n";
+        let loopback = format!("{cert}webhook_id = \"WH\"\ncert_hosts = [\"http://[::1]:4010\"]\n");
+        assert!(Sources::parse(&loopback).is_ok());
+        let cases = [
+            (cert.to_owned(), "webhook_id"),
+            (
+                format!("{cert}webhook_id = \"WH\"\ncert_hosts = [\"http://10.1.2.3\"]\n"),
+                "loopback",
+            ),
+            (
+                format!("{cert}webhook_id = \"WH\"\ncert_hosts = []\n"),
+                "cert_hosts",
+            ),
+            (
+                format!("{cert}webhook_id = \"WH\"\ncert_subjects = []\n"),
+                "cert_subjects",
+            ),
+            (
+                format!("{cert}webhook_id = \"WH\"\nclient_id = \"c\"\n"),
+                "client_id",
+            ),
+            (
+                format!("{api}cert_hosts = [\"api.paypal.com\"]\n"),
+                "cert_hosts",
+            ),
+            (format!("{api}verify = \"offline\"\n"), "verify"),
+        ];
+        for (text, key) in cases {
+            let error = Sources::parse(&text).unwrap_err().to_string();
+            assert!(error.contains(key), "{key}: {error}");
+        }
     }
 
     #[test]

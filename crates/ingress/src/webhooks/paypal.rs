@@ -1,12 +1,18 @@
-//! PayPal, verified by PayPal itself: `POST {api_base}/v1/notifications/verify-webhook-signature`
-//! with the five `PAYPAL-*` transmission headers, our webhook id and the event, answered
-//! `{"verification_status": "SUCCESS"}` for a genuine one. The call needs an OAuth2 token
-//! (client credentials), cached until a minute before it expires.
+//! PayPal. Two ways to know a webhook is PayPal's, chosen per source with `verify`:
 //!
-//! The event goes into that request byte-exact (spliced in as raw JSON, never re-serialised):
-//! PayPal computes the CRC32 over the bytes it sent. PayPal unreachable is a 503, so PayPal
-//! retries later; it is never taken as genuine. The offline certificate mode (CRC32 +
-//! SHA256withRSA against a certificate from an allow-listed PayPal host) is not implemented.
+//! - `verify = "api"` (the default, this module): ask PayPal. `POST
+//!   {api_base}/v1/notifications/verify-webhook-signature` with the five `PAYPAL-*` transmission
+//!   headers, our webhook id and the event, answered `{"verification_status": "SUCCESS"}` for a
+//!   genuine one. The call needs an OAuth2 token (client credentials), cached until a minute
+//!   before it expires. The event goes into that request byte-exact (spliced in as raw JSON,
+//!   never re-serialised): PayPal computes the CRC32 over the bytes it sent.
+//! - `verify = "certificate"` ([`super::paypal_cert`]): check PayPal's SHA256withRSA signature
+//!   ourselves against the certificate at `PAYPAL-CERT-URL`, fetched only from an allow-listed
+//!   PayPal host and cached. No credentials, one call to PayPal per certificate rather than per
+//!   event.
+//!
+//! Either way the transmission time must be inside the replay window, and PayPal unreachable is
+//! a 503, so PayPal retries later; it is never taken as genuine.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -73,11 +79,7 @@ impl PayPal {
         for (field, header) in HEADERS {
             fields.insert(field.into(), request.header(header)?.into());
         }
-        let time = request.header("paypal-transmission-time")?;
-        let sent = DateTime::parse_from_rfc3339(time).map_err(|_| {
-            Refusal::BadHeader("`PAYPAL-TRANSMISSION-TIME` must be an RFC 3339 time".into())
-        })?;
-        self.window.check(sent.timestamp(), request.now)?;
+        check_time(request, self.window)?;
         // Not JSON cannot be a PayPal event; refused before bothering PayPal.
         let body: Value =
             serde_json::from_slice(request.body).map_err(|_| Refusal::BadSignature)?;
@@ -85,13 +87,7 @@ impl PayPal {
         if !self.ask(fields, request.body).await? {
             return Err(Refusal::BadSignature);
         }
-        let id = text_field(&body, "id")
-            .ok_or_else(|| Refusal::BadBody("a PayPal event carries its `id`".into()))?;
-        Ok(Verified::Events(vec![Event {
-            id,
-            event_type: text_field(&body, "event_type"),
-            body,
-        }]))
+        event(body)
     }
 
     /// The verify-webhook-signature call; `true` for `SUCCESS`.
@@ -163,6 +159,26 @@ impl PayPal {
         *cached = Some((access_token.clone(), Instant::now() + lifetime));
         Ok(access_token)
     }
+}
+
+/// `PAYPAL-TRANSMISSION-TIME` (RFC 3339) inside the replay window; both modes check it first.
+pub(super) fn check_time(request: &Inbound<'_>, window: ReplayWindow) -> Result<(), Refusal> {
+    let time = request.header("paypal-transmission-time")?;
+    let sent = DateTime::parse_from_rfc3339(time).map_err(|_| {
+        Refusal::BadHeader("`PAYPAL-TRANSMISSION-TIME` must be an RFC 3339 time".into())
+    })?;
+    window.check(sent.timestamp(), request.now)
+}
+
+/// A genuine PayPal event: its `id` becomes the message id.
+pub(super) fn event(body: Value) -> Result<Verified, Refusal> {
+    let id = text_field(&body, "id")
+        .ok_or_else(|| Refusal::BadBody("a PayPal event carries its `id`".into()))?;
+    Ok(Verified::Events(vec![Event {
+        id,
+        event_type: text_field(&body, "event_type"),
+        body,
+    }]))
 }
 
 fn unavailable(what: &str) -> Refusal {

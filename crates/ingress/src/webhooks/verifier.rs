@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{graph, hmac, paypal, standard, stripe, zoom};
+use super::{graph, hmac, paypal, paypal_cert, standard, stripe, zoom};
 
 /// A webhook request as received: the body byte-exact, because every signature covers the
 /// bytes the provider sent, not a re-serialisation of them.
@@ -87,7 +87,8 @@ pub enum Refusal {
     /// Genuine, but not something we can publish (not JSON, no event id).
     #[error("{0}")]
     BadBody(String),
-    /// The provider's verification service could not be asked (PayPal API mode).
+    /// The provider's verification service or signing certificate could not be reached
+    /// (PayPal).
     #[error("{0}")]
     Unavailable(String),
 }
@@ -111,8 +112,10 @@ impl Refusal {
 pub enum Verifier {
     /// `Stripe-Signature`.
     Stripe(stripe::Stripe),
-    /// PayPal's verify-webhook-signature API.
+    /// PayPal's verify-webhook-signature API (`verify = "api"`).
     PayPal(paypal::PayPal),
+    /// PayPal's signature checked against its certificate (`verify = "certificate"`).
+    PayPalCert(paypal_cert::PayPalCert),
     /// `x-zm-signature`.
     Zoom(zoom::Zoom),
     /// Graph `clientState`.
@@ -128,7 +131,7 @@ impl Verifier {
     pub fn kind(&self) -> &'static str {
         match self {
             Verifier::Stripe(_) => "stripe",
-            Verifier::PayPal(_) => "paypal",
+            Verifier::PayPal(_) | Verifier::PayPalCert(_) => "paypal",
             Verifier::Zoom(_) => "zoom",
             Verifier::Graph(_) => "graph",
             Verifier::Hmac(_) => "hmac",
@@ -140,7 +143,7 @@ impl Verifier {
     pub fn message_type(&self) -> &'static str {
         match self {
             Verifier::Stripe(_) => "stripe.event",
-            Verifier::PayPal(_) => "paypal.event",
+            Verifier::PayPal(_) | Verifier::PayPalCert(_) => "paypal.event",
             Verifier::Zoom(_) => "zoom.event",
             Verifier::Graph(_) => "graph.event",
             Verifier::Hmac(_) | Verifier::Standard(_) => "webhook.event",
@@ -154,6 +157,7 @@ impl Verifier {
             Verifier::Graph(_) => StatusCode::ACCEPTED,
             Verifier::Stripe(_)
             | Verifier::PayPal(_)
+            | Verifier::PayPalCert(_)
             | Verifier::Zoom(_)
             | Verifier::Hmac(_)
             | Verifier::Standard(_) => StatusCode::OK,
@@ -165,6 +169,7 @@ impl Verifier {
         match self {
             Verifier::Stripe(v) => v.verify(request),
             Verifier::PayPal(v) => v.verify(request).await,
+            Verifier::PayPalCert(v) => v.verify(request).await,
             Verifier::Zoom(v) => v.verify(request),
             Verifier::Graph(v) => v.verify(request),
             Verifier::Hmac(v) => v.verify(request),
