@@ -24,6 +24,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/_sandbox/stripe/checkout/sessions/{id}/pay",
             post(stripe_pay),
         )
+        .route("/_sandbox/paypal/checkoutnow", get(paypal_approval))
+        .route("/_sandbox/paypal/orders/{id}/capture", post(paypal_capture))
 }
 
 /// `GET` of a session's `url`: where a browser would land; says how to pay it.
@@ -37,6 +39,19 @@ async fn stripe_session(Path(id): Path<String>) -> String {
 async fn stripe_pay(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match crate::stripe::pay(&state, &id) {
         Ok(intent) => Json(json!({ "payment_intent": intent })).into_response(),
+        Err(err) => problem(&err),
+    }
+}
+
+/// `GET` of an order's `approve` link: where a payer would land; says how to approve it.
+async fn paypal_approval() -> &'static str {
+    "Sandbox PayPal approval: POST /_sandbox/paypal/orders/{token}/capture to approve and capture the order.\n"
+}
+
+/// `POST …/capture`: `{"capture_id": "…"}`.
+async fn paypal_capture(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match crate::paypal::capture(&state, &id) {
+        Ok(capture) => Json(json!({ "capture_id": capture })).into_response(),
         Err(err) => problem(&err),
     }
 }

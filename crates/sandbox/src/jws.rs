@@ -85,7 +85,7 @@ impl Verifier {
 }
 
 /// The DER bytes of a PEM `PRIVATE KEY` block.
-fn der(pem: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn der(pem: &str) -> Result<Vec<u8>, String> {
     let body = pem
         .split("-----BEGIN PRIVATE KEY-----")
         .nth(1)

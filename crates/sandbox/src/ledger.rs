@@ -22,6 +22,9 @@ pub(crate) struct Objects {
     refunds: Vec<String>,
     /// Events sent (or that would have been, with no webhook URL), oldest first.
     events: Vec<Value>,
+    /// Minor units refunded so far, by payment id (for providers whose payment object does
+    /// not carry the running total, like PayPal's capture).
+    refunded: HashMap<String, i64>,
 }
 
 impl Objects {
@@ -36,6 +39,18 @@ impl Objects {
         let id = refund["id"].as_str().unwrap_or_default().to_owned();
         self.refunds.push(id);
         self.put(refund);
+    }
+
+    /// Minor units refunded so far from payment `id`.
+    pub(crate) fn refunded(&self, id: &str) -> i64 {
+        self.refunded.get(id).copied().unwrap_or_default()
+    }
+
+    /// Adds a refund of `amount` to payment `id`; returns the new total.
+    pub(crate) fn add_refunded(&mut self, id: &str, amount: i64) -> i64 {
+        let total = self.refunded.entry(id.to_owned()).or_default();
+        *total += amount;
+        *total
     }
 
     /// Notes an event the provider emitted.

@@ -27,7 +27,7 @@
 //! Other processes drive it over HTTP instead: `GET|DELETE /_sandbox/requests`,
 //! `GET /_sandbox/callbacks`, `GET|PUT /_sandbox/faults`, `GET|DELETE /_sandbox/mail` (what the
 //! SMTP relays took; see `smtp/`), and play the customer with the test hooks in `hooks.rs`
-//! (`POST /_sandbox/stripe/checkout/sessions/{id}/pay`).
+//! (`POST /_sandbox/stripe/checkout/sessions/{id}/pay`, `POST /_sandbox/paypal/orders/{id}/capture`).
 
 mod admin;
 mod apns;
@@ -139,6 +139,7 @@ fn app(state: AppState) -> Router {
         .merge(apns::routes())
         .merge(hooks::routes())
         .merge(stripe::routes())
+        .merge(paypal::routes())
         .merge(twilio::routes())
         .merge(smtp::routes())
         .with_state(state)
@@ -234,6 +235,32 @@ impl SandboxHandle {
     /// Stripe events emitted, oldest first (whether or not a webhook URL is configured).
     pub fn stripe_events(&self) -> Vec<serde_json::Value> {
         self.state.stripe.ledger.events()
+    }
+
+    /// Plays the payer approving PayPal order `order_id`, which is then captured: a
+    /// `COMPLETED` capture and `PAYMENT.CAPTURE.COMPLETED`. Returns the capture's id.
+    pub fn paypal_capture_order(&self, order_id: &str) -> Result<String, HookError> {
+        paypal::capture(&self.state, order_id)
+    }
+
+    /// PayPal refunds made, oldest first, as the refund resources the API returned.
+    pub fn paypal_refunds(&self) -> Vec<serde_json::Value> {
+        self.state.paypal.ledger.refunds()
+    }
+
+    /// Any PayPal object by id (order, capture, refund, subscription), as it stands now.
+    pub fn paypal_object(&self, id: &str) -> Option<serde_json::Value> {
+        self.state.paypal.ledger.get(id)
+    }
+
+    /// PayPal webhook events emitted, oldest first (whether or not a webhook URL is set).
+    pub fn paypal_events(&self) -> Vec<serde_json::Value> {
+        self.state.paypal.ledger.events()
+    }
+
+    /// `PAYPAL-CERT-URL` of the webhooks the sandbox signs (it serves the certificate there).
+    pub fn paypal_cert_url(&self) -> &str {
+        &self.state.paypal.cert_url
     }
 
     /// The SMTP relays: addresses and `smtp://` URLs to configure the email worker with.

@@ -50,8 +50,9 @@ impl Executed {
         }
     }
 
-    /// A business refusal: the endpoint ran and said no.
-    pub(crate) fn declined(reply: Reply) -> Self {
+    /// A run that made nothing: a business refusal (the endpoint ran and said no), or an
+    /// answer such as a cancellation.
+    pub(crate) fn ran(reply: Reply) -> Self {
         Self::Ran {
             reply,
             created: None,
@@ -134,6 +135,21 @@ pub(crate) fn respond(reply: &Reply) -> Response {
         Some(body) => (status, Json(body.clone())).into_response(),
         None => status.into_response(),
     }
+}
+
+/// `fault`'s status, and a provider error `body_for` that status, with `Retry-After` when
+/// the fault is a rate limit.
+pub(crate) fn fault_response(fault: Injected, body_for: impl FnOnce(u16) -> Reply) -> Response {
+    let (status, retry_after) = match fault {
+        Injected::Status(status) => (status, None),
+        Injected::RateLimited { retry_after_secs } => (429, Some(retry_after_secs)),
+    };
+    let mut response = respond(&body_for(status));
+    if let Some(secs) = retry_after {
+        let headers = response.headers_mut();
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    response
 }
 
 /// A random identifier of `len` characters from `alphabet`, for provider object ids.

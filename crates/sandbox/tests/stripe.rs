@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::webhooks::HookReceiver;
 use common::{client, status_json};
 use ring::hmac;
@@ -294,14 +292,7 @@ async fn an_idempotent_retry_is_replayed_and_executes_nothing() {
 async fn a_refund_retried_after_a_timeout_is_executed_once() {
     let sandbox = sandbox_with_hooks(None).await;
     let intent = paid_intent(&sandbox).await;
-    sandbox.set_faults(FaultConfig {
-        latency_ms: 800,
-        ..FaultConfig::default()
-    });
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(200))
-        .build()
-        .expect("client");
+    let impatient = common::slow_provider(&sandbox);
     let timed_out = impatient
         .post(format!("{}/v1/refunds", sandbox.base_url()))
         .bearer_auth(&sandbox.stripe().secret_key)

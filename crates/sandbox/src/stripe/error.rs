@@ -2,13 +2,11 @@
 //! shape Stripe's client libraries and a hand-written worker parse.
 
 use axum::response::{IntoResponse, Response};
-use http::HeaderValue;
-use http::header::RETRY_AFTER;
 use serde_json::{Map, Value, json};
 
 use crate::idempotency::Reply;
 use crate::injector::Injected;
-use crate::pipeline::respond;
+use crate::pipeline::{fault_response, respond};
 
 /// One Stripe error answer.
 #[derive(Clone, Debug)]
@@ -89,30 +87,21 @@ impl StripeError {
 
     /// The answer for an injected fault: Stripe's `api_error` for 5xx, its `rate_limit` for 429.
     pub(crate) fn injected(fault: Injected) -> Response {
-        let (status, retry_after) = match fault {
-            Injected::Status(status) => (status, None),
-            Injected::RateLimited { retry_after_secs } => (429, Some(retry_after_secs)),
-        };
-        let error = match status {
-            429 => {
-                Self::invalid(429, "Request rate limit exceeded. Retry later.").code("rate_limit")
-            }
-            500..=599 => Self {
-                kind: "api_error",
-                ..Self::invalid(
-                    status,
-                    "An unknown error occurred while processing the request.",
-                )
-            },
-            _ => Self::invalid(status, crate::twilio::error::reason(status)),
-        };
-        let mut response = respond(&error.reply());
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
+        fault_response(fault, |status| {
+            let error = match status {
+                429 => Self::invalid(429, "Request rate limit exceeded. Retry later.")
+                    .code("rate_limit"),
+                500..=599 => Self {
+                    kind: "api_error",
+                    ..Self::invalid(
+                        status,
+                        "An unknown error occurred while processing the request.",
+                    )
+                },
+                _ => Self::invalid(status, crate::twilio::error::reason(status)),
+            };
+            error.reply()
+        })
     }
 
     /// The error as a replayable answer.

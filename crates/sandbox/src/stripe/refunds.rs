@@ -34,7 +34,7 @@ pub(super) fn create(state: &AppState, call: &Call) -> Executed {
             events::emit(state, "charge.refunded", charge);
             created(refund)
         }
-        Err(err) => Executed::declined(err.reply()),
+        Err(err) => Executed::ran(err.reply()),
     }
 }
 

@@ -20,7 +20,7 @@ pub(super) fn create(state: &AppState, call: &Call) -> Executed {
         Err(err) => return Executed::Refused(err.reply()),
     };
     if customer == DECLINED_CUSTOMER {
-        return Executed::declined(StripeError::card_declined().reply());
+        return Executed::ran(StripeError::card_declined().reply());
     }
     let id = new_id("sub_");
     let items: Vec<Value> = prices
@@ -91,13 +91,10 @@ pub(super) fn cancel(state: &AppState, call: &Call) -> Executed {
     });
     let Some((subscription, first_time)) = canceled else {
         let missing = StripeError::no_such("subscription", "id", id);
-        return Executed::declined(missing.reply());
+        return Executed::ran(missing.reply());
     };
     if first_time {
         events::emit(state, "customer.subscription.deleted", subscription.clone());
     }
-    Executed::Ran {
-        reply: Reply::json(200, subscription),
-        created: None,
-    }
+    Executed::ran(Reply::json(200, subscription))
 }

@@ -77,6 +77,19 @@ pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
     (status, response.json().await.expect("JSON body"))
 }
 
+/// Makes every provider answer take 800 ms and returns a client that gives up after 200 ms:
+/// a request that times out at the client while the provider still completes it.
+pub fn slow_provider(sandbox: &SandboxHandle) -> reqwest::Client {
+    sandbox.set_faults(switchyard_sandbox::FaultConfig {
+        latency_ms: 800,
+        ..switchyard_sandbox::FaultConfig::default()
+    });
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .expect("client")
+}
+
 /// Polls `check` every 10 ms until it holds, failing the test after 3 s.
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..300 {
