@@ -6,6 +6,7 @@ pub mod email;
 pub mod fault_world;
 pub mod proxy;
 pub mod push;
+pub mod tap;
 pub mod throwaway;
 pub mod webhooks;
 
@@ -308,6 +309,7 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
         shutdown_grace_secs: 5,
         provider_timeout_secs: 5,
         push: Default::default(),
+        payments: payments_settings(sandbox),
         email: Default::default(),
     }
 }
@@ -416,4 +418,16 @@ pub async fn drain_queue(broker: &Broker, queue: &str) -> Vec<Parked> {
         });
     }
     out
+}
+
+/// Stripe and PayPal at the sandbox, with its credentials.
+fn payments_settings(sandbox: &SandboxHandle) -> switchyard_cli::payments::PaymentsSettings {
+    let defaults = switchyard_sandbox::SandboxConfig::default();
+    switchyard_cli::payments::PaymentsSettings {
+        stripe_base_url: Some(sandbox.base_url()),
+        stripe_secret_key: Some(defaults.stripe.secret_key),
+        paypal_base_url: Some(sandbox.base_url()),
+        paypal_client_id: Some(defaults.paypal.client_id),
+        paypal_client_secret: Some(defaults.paypal.client_secret),
+    }
 }

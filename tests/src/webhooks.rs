@@ -4,12 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
-use serde_json::Value;
-use switchyard_broker::Broker;
 use switchyard_cli::components::{self, Component};
 use switchyard_telemetry::Metrics;
 use tokio_util::sync::CancellationToken;
@@ -67,69 +62,5 @@ impl Gateway {
     pub fn stop(self) {
         self.shutdown.cancel();
         let _ = std::fs::remove_file(&self.file);
-    }
-}
-
-/// A queue bound to every `*.event` routing key of `h`'s main exchange: the consumer the ERP
-/// (or a future worker) would bind.
-pub struct EventQueue {
-    /// Its name.
-    pub name: String,
-    broker: Broker,
-}
-
-impl EventQueue {
-    /// Declares and binds it on `broker`.
-    pub async fn bind(h: &Harness, broker: &Broker) -> EventQueue {
-        let name = format!("{}.webhook-events", h.namespace);
-        let channel = broker.channel().await.expect("channel");
-        channel
-            .queue_declare(
-                name.as_str().into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare");
-        channel
-            .queue_bind(
-                name.as_str().into(),
-                h.topology().main_exchange().as_str().into(),
-                "*.event".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
-        EventQueue {
-            name,
-            broker: broker.clone(),
-        }
-    }
-
-    /// Takes every envelope in the queue now.
-    pub async fn take(&self) -> Vec<Value> {
-        let channel = self.broker.channel().await.expect("channel");
-        let mut out = Vec::new();
-        let options = BasicGetOptions { no_ack: true };
-        while let Ok(Some(message)) = channel.basic_get(self.name.as_str().into(), options).await {
-            out.push(serde_json::from_slice(&message.delivery.data).expect("an envelope"));
-        }
-        out
-    }
-
-    /// Waits a little for stragglers, then takes every envelope.
-    pub async fn settle(&self) -> Vec<Value> {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        self.take().await
-    }
-
-    /// Deletes the queue.
-    pub async fn delete(self) {
-        if let Ok(channel) = self.broker.channel().await {
-            let _ = channel
-                .queue_delete(self.name.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
     }
 }

@@ -6,11 +6,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
-use lapin::types::FieldTable;
 use serde_json::{Value, json};
 use switchyard_broker::{Broker, Publisher, properties};
 use switchyard_cli::components::Component;
+use switchyard_e2e::tap::Tap;
 use switchyard_e2e::webhooks::Gateway;
 use switchyard_e2e::{Harness, amqp_url, database_url, eventually, sample};
 use switchyard_ingress::webhooks::stripe;
@@ -30,7 +29,7 @@ struct World {
     h: Harness,
     gateway: Gateway,
     broker: Broker,
-    erp_queue: String,
+    erp: Tap,
 }
 
 impl World {
@@ -46,31 +45,12 @@ impl World {
         let broker = Broker::connect(&amqp_url(), h.topology(), "test-erp", Metrics::new())
             .await
             .expect("broker");
-        let erp_queue = format!("{}.erp", h.namespace);
-        let channel = broker.channel().await.expect("channel");
-        channel
-            .queue_declare(
-                erp_queue.as_str().into(),
-                QueueDeclareOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare");
-        channel
-            .queue_bind(
-                erp_queue.as_str().into(),
-                h.topology().main_exchange().as_str().into(),
-                "erp.#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind");
+        let erp = Tap::bind(&h, &broker, "erp", "erp.#").await;
         World {
             h,
             gateway,
             broker,
-            erp_queue,
+            erp,
         }
     }
 
@@ -117,17 +97,7 @@ impl World {
 
     /// Every ERP event published so far, after a moment for stragglers.
     async fn erp_events(&self) -> Vec<Value> {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let channel = self.broker.channel().await.expect("channel");
-        let mut out = Vec::new();
-        let options = BasicGetOptions { no_ack: true };
-        while let Ok(Some(m)) = channel
-            .basic_get(self.erp_queue.as_str().into(), options)
-            .await
-        {
-            out.push(serde_json::from_slice(&m.delivery.data).expect("envelope"));
-        }
-        out
+        self.erp.settle().await
     }
 
     async fn status_becomes(&self, provider: &str, payment_id: &str, status: PaymentStatus) {
@@ -148,14 +118,7 @@ impl World {
     }
 
     async fn finish(self) {
-        if let Ok(channel) = self.broker.channel().await {
-            let _ = channel
-                .queue_delete(
-                    self.erp_queue.as_str().into(),
-                    QueueDeleteOptions::default(),
-                )
-                .await;
-        }
+        self.erp.delete().await;
         self.gateway.stop();
         self.h.finish().await;
     }

@@ -13,7 +13,8 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 use switchyard_broker::Broker;
-use switchyard_e2e::webhooks::{EventQueue, Gateway};
+use switchyard_e2e::tap::Tap;
+use switchyard_e2e::webhooks::Gateway;
 use switchyard_e2e::{Harness, Proxy, amqp_url, database_url, eventually};
 use switchyard_ingress::webhooks::shared::{hex, hmac_sha256};
 use switchyard_ingress::webhooks::{standard, stripe, zoom};
@@ -55,7 +56,7 @@ secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
 struct World {
     h: Harness,
     gateway: Gateway,
-    events: EventQueue,
+    events: Tap,
     http: reqwest::Client,
 }
 
@@ -69,7 +70,7 @@ impl World {
         let broker = Broker::connect(&amqp_url(), h.topology(), "test-events", Metrics::new())
             .await
             .expect("broker");
-        let events = EventQueue::bind(&h, &broker).await;
+        let events = Tap::bind(&h, &broker, "webhook-events", "*.event").await;
         World {
             h,
             gateway,

@@ -269,6 +269,7 @@ async fn run_settings(sandbox: &switchyard_sandbox::SandboxHandle) -> anyhow::Re
         sandbox_listen: ([127, 0, 0, 1], 0).into(),
         shutdown_grace_secs: 5,
         push: Default::default(),
+        payments: Default::default(),
         provider_timeout_secs: 10,
         email: Default::default(),
     })

@@ -28,6 +28,7 @@ pub const WORKERS: &[&str] = &[
     switchyard_push::PushWorker::NAME,
     switchyard_email::EmailWorker::NAME,
     switchyard_payments::PaymentsWorker::NAME,
+    switchyard_payments::PaymentCommandsWorker::NAME,
 ];
 
 /// A component `switchyard run` can start.
@@ -41,7 +42,8 @@ pub enum Component {
     Push,
     /// The email worker.
     Email,
-    /// The payments worker (Stripe, PayPal webhooks → ERP events).
+    /// The payments workers (Stripe, PayPal webhooks → ERP events; the ERP's payment
+    /// commands → Stripe, PayPal).
     Payments,
     /// The provider sandbox.
     Sandbox,
@@ -76,7 +78,7 @@ pub fn expand(names: &[String], run: &RunSettings) -> Result<BTreeSet<Component>
             set.insert(Component::Email);
             set.insert(Component::Push);
             set.insert(Component::Payments);
-            if run.push.uses_sandbox() {
+            if run.push.uses_sandbox() || run.payments.uses_sandbox() {
                 set.insert(Component::Sandbox);
             }
             if run.twilio_base_url.is_none() || run.email.smtp_url.is_none() {
@@ -215,6 +217,15 @@ pub async fn start(
     if components.contains(&Component::Payments) {
         let ctx = worker_ctx.clone();
         let worker = payments_worker(&broker, &publisher, store.clone(), metrics.clone());
+        let token = shutdown.clone();
+        tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
+        let ctx = worker_ctx.clone();
+        let events = switchyard_payments::ErpEvents::new(
+            publisher.clone(),
+            broker.topology().main_exchange(),
+        );
+        let worker =
+            crate::payments::commands_worker(run, sandbox.as_ref(), events, store.clone())?;
         let token = shutdown.clone();
         tasks.spawn(async move { Ok(switchyard_runtime::run(worker, ctx, token).await?) });
     }

@@ -10,5 +10,6 @@ pub mod dlq;
 pub mod email;
 pub mod entry;
 pub mod messages;
+pub mod payments;
 pub mod push;
 pub mod settings;

@@ -144,6 +144,10 @@ pub struct RunSettings {
     #[command(flatten)]
     pub push: crate::push::PushSettings,
 
+    /// Stripe and PayPal (the payment-commands worker).
+    #[command(flatten)]
+    pub payments: crate::payments::PaymentsSettings,
+
     /// The email worker's relays, sender and limits.
     #[command(flatten)]
     pub email: crate::email::EmailRunSettings,

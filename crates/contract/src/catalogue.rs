@@ -53,6 +53,30 @@ const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../schemas/webhook.event.json"),
     ),
     (
+        "payments.checkout.create",
+        include_str!("../schemas/payments.checkout.create.json"),
+    ),
+    (
+        "payments.refund",
+        include_str!("../schemas/payments.refund.json"),
+    ),
+    (
+        "payments.subscription.create",
+        include_str!("../schemas/payments.subscription.create.json"),
+    ),
+    (
+        "payments.subscription.cancel",
+        include_str!("../schemas/payments.subscription.cancel.json"),
+    ),
+    (
+        "erp.checkout.created",
+        include_str!("../schemas/erp.checkout.created.json"),
+    ),
+    (
+        "erp.subscription.created",
+        include_str!("../schemas/erp.subscription.created.json"),
+    ),
+    (
         "erp.payment.succeeded",
         include_str!("../schemas/erp.payment.succeeded.json"),
     ),

@@ -10,6 +10,7 @@
 
 pub mod breaker;
 mod consumer;
+pub mod delivery_log;
 pub mod depth;
 pub mod http;
 pub mod incoming;

@@ -19,7 +19,7 @@ pub mod tenants;
 
 use chrono::{DateTime, Utc};
 use switchyard_contract::{DeliveryContext, Done, Worker};
-use switchyard_store::{DeliveryStatus, DeliveryUpdate, Store};
+use switchyard_store::Store;
 use switchyard_telemetry::mask;
 use switchyard_templates::Templates;
 
@@ -124,16 +124,11 @@ impl EmailWorker {
         ctx: &DeliveryContext,
         provider_ref: &str,
     ) -> Result<(), EmailError> {
-        let update = DeliveryUpdate {
-            message_id: ctx.message_id.clone(),
-            integration: Self::NAME.into(),
-            message_type: ctx.message_type.clone(),
-            tenant: ctx.tenant.clone(),
-            status: DeliveryStatus::Sent,
-            provider_ref: Some(provider_ref.to_owned()),
-            error_code: None,
-        };
-        Ok(self.store.upsert_delivery(&update).await?)
+        let store = &self.store;
+        Ok(
+            switchyard_runtime::delivery_log::record_sent(store, Self::NAME, ctx, provider_ref)
+                .await?,
+        )
     }
 }
 

@@ -1,7 +1,13 @@
-//! The payments worker: verified `stripe.event` / `paypal.event` webhooks → a forward-only
-//! `payments` table and normalised ERP events (`erp.payment.succeeded`, `erp.payment.failed`,
-//! `erp.refund.succeeded`, `erp.dispute.opened`, `erp.subscription.updated`,
-//! `erp.subscription.canceled`) published, confirmed, on the main exchange.
+//! Two payments workers.
+//!
+//! - [`PaymentsWorker`] (queue `payments`): verified `stripe.event` / `paypal.event` webhooks →
+//!   a forward-only `payments` table and normalised ERP events (`erp.payment.succeeded`,
+//!   `erp.payment.failed`, `erp.refund.succeeded`, `erp.dispute.opened`,
+//!   `erp.subscription.updated`, `erp.subscription.canceled`) published, confirmed, on the main
+//!   exchange. Described below.
+//! - [`PaymentCommandsWorker`] (queue `payment_commands`): the ERP's checkout, refund and
+//!   subscription commands carried out at Stripe and PayPal with idempotency keys; see
+//!   `commands/`.
 //!
 //! Where things are decided: what a provider event means is `stripe.rs` / `paypal.rs`; how a
 //! payment moves (forward only) is `switchyard_store::PaymentState::merge`; which ERP event a
@@ -15,6 +21,7 @@
 //! an event twice after a crash (drop it by id), never lose one. A concurrent delivery of the
 //! same provider event waits on the outbox row and then finds it applied and published.
 
+pub mod commands;
 mod erp;
 mod error;
 pub mod job;
@@ -29,9 +36,10 @@ use switchyard_contract::{DeliveryContext, Done, Worker};
 use switchyard_store::{Applied, ApplyError, PendingErpEvent, Store};
 use switchyard_telemetry::Metrics;
 
+pub use commands::PaymentCommandsWorker;
 pub use erp::ErpEvents;
 pub use error::PaymentsError;
-pub use job::{PaymentsJob, WebhookEvent};
+pub use job::{PaymentCommand, PaymentsJob, Provider, WebhookEvent};
 pub use normalise::Normalised;
 
 /// The payments worker.

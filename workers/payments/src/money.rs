@@ -36,9 +36,40 @@ pub fn to_minor(decimal: &str, currency: &str) -> Option<i64> {
     Some(minor)
 }
 
+/// `1050` minor units of `currency` → `"10.50"` (PayPal's form). `None` for a negative amount.
+pub fn to_decimal(minor: i64, currency: &str) -> Option<String> {
+    if minor < 0 {
+        return None;
+    }
+    let exp = exponent(currency);
+    if exp == 0 {
+        return Some(minor.to_string());
+    }
+    let unit = 10_i64.pow(exp);
+    let width = exp as usize;
+    Some(format!("{}.{:0width$}", minor / unit, minor % unit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minor_units_become_exact_decimals() {
+        assert_eq!(to_decimal(1050, "EUR").as_deref(), Some("10.50"));
+        assert_eq!(to_decimal(7, "USD").as_deref(), Some("0.07"));
+        assert_eq!(to_decimal(1500, "JPY").as_deref(), Some("1500"));
+        assert_eq!(to_decimal(1234, "KWD").as_deref(), Some("1.234"));
+        assert_eq!(to_decimal(-1, "USD"), None);
+        for (minor, currency) in [(0, "USD"), (99_999, "EUR"), (5, "JPY"), (1001, "BHD")] {
+            let decimal = to_decimal(minor, currency).unwrap();
+            assert_eq!(
+                to_minor(&decimal, currency),
+                Some(minor),
+                "{decimal} {currency}"
+            );
+        }
+    }
 
     #[test]
     fn converts_with_the_currency_exponent() {

@@ -20,7 +20,7 @@ pub mod oauth;
 
 use chrono::{DateTime, Utc};
 use switchyard_contract::{Classify, DeliveryContext, Done, Worker};
-use switchyard_store::{DeliveryStatus, DeliveryUpdate, Store};
+use switchyard_store::Store;
 
 pub use apns::{Apns, ApnsConfig};
 pub use error::{FcmErrorCode, PushError};
@@ -121,16 +121,11 @@ impl PushWorker {
         ctx: &DeliveryContext,
         provider_ref: &str,
     ) -> Result<(), PushError> {
-        let update = DeliveryUpdate {
-            message_id: ctx.message_id.clone(),
-            integration: Self::NAME.into(),
-            message_type: ctx.message_type.clone(),
-            tenant: ctx.tenant.clone(),
-            status: DeliveryStatus::Sent,
-            provider_ref: Some(provider_ref.to_owned()),
-            error_code: None,
-        };
-        Ok(self.store.upsert_delivery(&update).await?)
+        let store = &self.store;
+        Ok(
+            switchyard_runtime::delivery_log::record_sent(store, Self::NAME, ctx, provider_ref)
+                .await?,
+        )
     }
 }
 
