@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/switchyard-target}"
+# Webhook sources matching the embedded sandbox, so its Stripe and PayPal webhooks come back in.
+export SWITCHYARD_WEBHOOKS="${SWITCHYARD_WEBHOOKS:-webhooks.example.toml}"
 exec cargo run --quiet -p switchyard-cli --bin switchyard -- run all "$@"

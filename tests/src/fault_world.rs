@@ -203,7 +203,7 @@ impl FaultWorld {
             .env(
                 "SWITCHYARD_LOG",
                 std::env::var("SWITCHYARD_FAULT_WORKER_LOG")
-                    .unwrap_or_else(|_| "info,lapin=warn".into()),
+                    .unwrap_or_else(|_| "info,lapin=error".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

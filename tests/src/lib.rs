@@ -128,6 +128,35 @@ impl Harness {
         extra_toml: &str,
         components: BTreeSet<Component>,
     ) -> Harness {
+        Self::start_full(amqp, database, extra_toml, components, None).await
+    }
+
+    /// Like [`Harness::start_components`], with the ingress also serving webhooks: the
+    /// sandbox sends its Stripe and PayPal webhooks to this ingress's `/webhooks/stripe` and
+    /// `/webhooks/paypal`, and `webhooks` writes the ingress's webhooks file given the
+    /// running sandbox (whose certificate URL a PayPal source must allow).
+    pub async fn start_with_webhooks(
+        extra_toml: &str,
+        components: BTreeSet<Component>,
+        webhooks: fn(&SandboxHandle) -> String,
+    ) -> Harness {
+        Self::start_full(
+            &amqp_url(),
+            &database_url(),
+            extra_toml,
+            components,
+            Some(webhooks),
+        )
+        .await
+    }
+
+    async fn start_full(
+        amqp: &str,
+        database: &str,
+        extra_toml: &str,
+        components: BTreeSet<Component>,
+        webhooks: Option<fn(&SandboxHandle) -> String>,
+    ) -> Harness {
         // SWITCHYARD_TEST_LOG=debug shows what the components do while a test runs.
         if let Ok(filter) = std::env::var("SWITCHYARD_TEST_LOG") {
             switchyard_telemetry::logging::init(false, &filter);
@@ -136,14 +165,20 @@ impl Harness {
         let queues_file = std::env::temp_dir().join(format!("{namespace}.toml"));
         std::fs::write(&queues_file, queues_toml(&namespace, extra_toml))
             .expect("write queues file");
-        let sandbox = switchyard_sandbox::start(switchyard_sandbox::SandboxConfig::ephemeral())
-            .await
-            .expect("sandbox");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
+        let mut sandbox_config = switchyard_sandbox::SandboxConfig::ephemeral();
+        if webhooks.is_some() {
+            let to = |source| Some(format!("http://127.0.0.1:{port}/webhooks/{source}"));
+            sandbox_config.stripe.webhook_url = to("stripe");
+            sandbox_config.paypal.webhook_url = to("paypal");
+        }
+        let sandbox = switchyard_sandbox::start(sandbox_config)
+            .await
+            .expect("sandbox");
         let settings = Settings {
             amqp_url: amqp.into(),
             database_url: database.into(),
@@ -155,7 +190,12 @@ impl Harness {
                 switchyard_store::dead_letters::PayloadCipher::generate_key()
             ),
         };
-        let run = run_settings(port, &sandbox);
+        let mut run = run_settings(port, &sandbox);
+        if let Some(webhooks) = webhooks {
+            let file = std::env::temp_dir().join(format!("{namespace}.webhooks.toml"));
+            std::fs::write(&file, webhooks(&sandbox)).expect("write webhooks file");
+            run.webhooks = Some(file);
+        }
         let shutdown = CancellationToken::new();
         let running = components::start(&components, &settings, &run, shutdown.clone())
             .await
@@ -287,6 +327,9 @@ impl Harness {
         self.sandbox.shutdown();
         let topology = self.topology();
         let _ = std::fs::remove_file(&self.queues_file);
+        if let Some(webhooks) = &self.run.webhooks {
+            let _ = std::fs::remove_file(webhooks);
+        }
         delete_topology(&topology).await;
     }
 }

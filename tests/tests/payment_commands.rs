@@ -34,13 +34,28 @@ struct World {
 
 impl World {
     async fn start() -> World {
-        let h = Harness::start_components(
-            &amqp_url(),
-            &database_url(),
-            QUEUES,
-            BTreeSet::from([Component::Ingress, Component::Payments]),
-        )
+        let h = Harness::start_components(&amqp_url(), &database_url(), QUEUES, components()).await;
+        World::around(h).await
+    }
+
+    /// A world whose ingress also takes the sandbox's signed webhooks: Stripe by its signing
+    /// secret, PayPal by certificate (fetched from the sandbox, allow-listed here).
+    async fn with_webhooks() -> World {
+        let h = Harness::start_with_webhooks(QUEUES, components(), |sandbox| {
+            format!(
+                "[[sources]]\nname = \"stripe\"\nkind = \"stripe\"\nsecrets = [\"{}\"]\n\
+                 [[sources]]\nname = \"paypal\"\nkind = \"paypal\"\nverify = \"certificate\"\n\
+                 webhook_id = \"{}\"\ncert_hosts = [\"{}\"]\n",
+                sandbox.stripe().webhook_secret,
+                sandbox.paypal().webhook_id,
+                sandbox.base_url(),
+            )
+        })
         .await;
+        World::around(h).await
+    }
+
+    async fn around(h: Harness) -> World {
         let broker = Broker::connect(&amqp_url(), h.topology(), "test-erp", Metrics::new())
             .await
             .expect("broker");
@@ -131,6 +146,10 @@ impl World {
         self.erp.delete().await;
         self.h.finish().await;
     }
+}
+
+fn components() -> BTreeSet<Component> {
+    BTreeSet::from([Component::Ingress, Component::Payments])
 }
 
 fn checkout(provider: &str, amount: i64) -> Value {
@@ -387,4 +406,49 @@ async fn bad_commands_are_refused_at_the_door_naming_the_field() {
         );
     }
     w.finish().await;
+}
+
+/// The whole loop, as in production: the ERP's checkout command → the provider's payment page
+/// → the payer pays → the provider's signed webhook → the gateway verifies it (Stripe: HMAC;
+/// PayPal: SHA256withRSA against the certificate it fetches) → the payments worker → the ERP
+/// hears `erp.payment.succeeded`; then a refund command comes back as `erp.refund.succeeded`.
+async fn paid_and_refunded_checkout_comes_back_to_the_erp(provider: &str) {
+    let w = World::with_webhooks().await;
+    let payment = w.payment(provider, 4_500).await;
+    let announced = |erp_type: &'static str| {
+        let erp = &w.erp;
+        let payment = payment.clone();
+        async move {
+            let mut seen = Vec::new();
+            for _ in 0..40 {
+                seen.extend(erp.take().await);
+                if let Some(e) = seen.iter().find(|e| e["type"] == erp_type) {
+                    assert_eq!(e["payload"]["payment_id"], payment.as_str(), "{e}");
+                    return e.clone();
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("no {erp_type} for {payment}; the ERP heard {seen:?}")
+        }
+    };
+    let paid = announced("erp.payment.succeeded").await;
+    assert_eq!(paid["payload"]["amount"], 4_500);
+    assert_eq!(paid["payload"]["currency"], "GBP");
+    let refund =
+        json!({ "provider": provider, "payment_id": payment, "amount": 500, "currency": "GBP" });
+    w.command("payments.refund", refund).await;
+    let refunded = announced("erp.refund.succeeded").await;
+    assert_eq!(refunded["payload"]["amount_refunded"], 500);
+    assert_eq!(refunded["payload"]["status"], "partially_refunded");
+    w.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stripe_payment_and_refund_come_back_to_the_erp_through_signed_webhooks() {
+    paid_and_refunded_checkout_comes_back_to_the_erp("stripe").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paypal_payment_and_refund_come_back_to_the_erp_through_certificate_verified_webhooks() {
+    paid_and_refunded_checkout_comes_back_to_the_erp("paypal").await;
 }

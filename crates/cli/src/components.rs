@@ -281,6 +281,13 @@ async fn start_sandbox(
     };
     config.twilio.account_sid = run.twilio_account_sid.clone();
     config.twilio.auth_token = run.twilio_auth_token.clone();
+    // With webhook sources configured, the sandbox calls the ingress back like Stripe and
+    // PayPal would (signed with its own secrets; webhooks.example.toml accepts them).
+    if run.webhooks.is_some() {
+        let public = run.public_url.trim_end_matches('/');
+        config.stripe.webhook_url = Some(format!("{public}/webhooks/stripe"));
+        config.paypal.webhook_url = Some(format!("{public}/webhooks/paypal"));
+    }
     // A sandbox on a free port (tests) gets its SMTP relays on free ports too.
     if run.sandbox_listen.port() == 0 {
         config.smtp = switchyard_sandbox::SmtpConfig::ephemeral();

@@ -41,11 +41,13 @@ pub struct Settings {
     )]
     pub queues: PathBuf,
 
-    /// Log filter, `RUST_LOG` syntax (e.g. `info,switchyard_runtime=debug`).
+    /// Log filter, `RUST_LOG` syntax (e.g. `info,switchyard_runtime=debug`). lapin is kept to
+    /// errors: its warning for a returned (unroutable) message prints the whole body, personal
+    /// data included, and Switchyard reports those itself.
     #[arg(
         long,
         env = "SWITCHYARD_LOG",
-        default_value = "info,lapin=warn,tower_http=warn",
+        default_value = "info,lapin=error,tower_http=warn",
         global = true
     )]
     pub log: String,
