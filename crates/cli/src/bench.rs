@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// queues.toml values when absent. More handlers make bigger group commits.
     #[arg(long)]
     pub handlers: Option<u32>,
+    /// Worker processes (replicas) sharing the SMS queue, as a deployment scales out; their
+    /// CPU is summed and the largest one's memory reported.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
 }
 
 /// Rate and latency of one stage.
@@ -102,7 +106,8 @@ pub async fn run(settings: &Settings, args: &BenchArgs) -> anyhow::Result<()> {
     let (stages, memory) = result?;
     let table = report::table(&stages, &memory);
     print!("{table}");
-    let report = json!({ "messages": n, "body_bytes": args.size, "clients": args.clients, "memory": memory, "stages": stages });
+    let report = json!({ "messages": n, "body_bytes": args.size, "clients": args.clients,
+        "replicas": args.replicas, "memory": memory, "stages": stages });
     std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", args.json.display()))?;
     println!("report written to {}", args.json.display());
@@ -172,7 +177,7 @@ async fn stages(
     };
     let clients = args.clients;
 
-    let single = report::measure("ingress POST /v1/messages", n, None, || async {
+    let single = report::measure("ingress POST /v1/messages", n, &[], || async {
         Ok(http
             .post_each("ingress", n, clients, None)
             .await?
@@ -182,14 +187,14 @@ async fn stages(
     });
     stages.push(single.await?);
     stages.push(
-        report::measure("ingress POST /v1/messages/batch (100)", n, None, || {
+        report::measure("ingress POST /v1/messages/batch (100)", n, &[], || {
             http.post_batches(n, clients)
         })
         .await?,
     );
     raw::purge(&settings.amqp_url, &topology.work_queue("sms")).await?;
 
-    let worker = worker::WorkerProcess::spawn(settings, &run)?;
+    let worker = worker::Workers::spawn(settings, &run, args.replicas)?;
     // Idle: connected, consuming, nothing to do yet.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (worker_idle_rss, _) = worker.rss_mib();
@@ -213,8 +218,8 @@ async fn stages(
     // the provider has every SMS: that is the rate the pipeline sustains, and the half-load
     // stage after it starts on an idle pipeline, so its latency is its own.
     let mut provider_done = None;
-    let pid = Some(worker.pid());
-    let mut full = report::measure("end to end, full load", n, pid, || async {
+    let pids = worker.pids();
+    let mut full = report::measure("end to end, full load", n, &pids, || async {
         let started = Instant::now();
         let sent = http.post_each("full", n, clients, None).await?;
         delivered(n).await;
@@ -226,7 +231,7 @@ async fn stages(
     .await?;
     full.provider_rate = provider_done.map(|t| n as f64 / t.as_secs_f64());
     let (half_rate, half_n) = ((full.rate / 2.0).max(1.0), (n / 2).max(1));
-    let half = report::measure("end to end, half load", half_n, pid, || async {
+    let half = report::measure("end to end, half load", half_n, &pids, || async {
         let sent = http
             .post_each("half", half_n, clients, Some(half_rate))
             .await?;

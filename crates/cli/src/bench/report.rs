@@ -11,19 +11,23 @@ use switchyard_sandbox::SandboxHandle;
 use super::{Memory, Sent, Stage};
 
 /// Runs `work` (which handles `n` messages and returns their latencies) and measures it,
-/// including the CPU of the worker process `worker` when given.
+/// including the CPU of the worker processes `workers` (summed) when there are any.
 pub async fn measure<F, Fut>(
     name: &str,
     n: usize,
-    worker: Option<u32>,
+    workers: &[u32],
     work: F,
 ) -> anyhow::Result<Stage>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = anyhow::Result<Vec<Duration>>>,
 {
-    let worker_stat = worker.map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/stat")));
-    let worker_cpu = || worker_stat.as_deref().map(process_cpu_seconds);
+    let stats: Vec<_> = workers
+        .iter()
+        .map(|pid| std::path::PathBuf::from(format!("/proc/{pid}/stat")))
+        .collect();
+    let worker_cpu =
+        || (!stats.is_empty()).then(|| stats.iter().map(|s| process_cpu_seconds(s)).sum::<f64>());
     let cpu_before = cpu_seconds();
     let db_before = database_cpu_seconds();
     let worker_before = worker_cpu();

@@ -1,5 +1,6 @@
-//! The SMS worker as a process of its own (`switchyard run sms`), so its CPU and memory are
-//! measured apart from the ingress, the sandbox and the load generator in the bench process.
+//! The SMS worker as processes of their own (`switchyard run sms`, one per replica), so their
+//! CPU and memory are measured apart from the ingress, the sandbox and the load generator in
+//! the bench process.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -69,33 +70,22 @@ impl WorkerProcess {
         self.child.id()
     }
 
-    /// Waits until the worker has finished `target` deliveries successfully (sends and status
-    /// callbacks alike), read from its `/metrics`.
-    pub async fn finished(&self, target: usize) -> anyhow::Result<()> {
+    /// Deliveries this worker has finished successfully (sends and status callbacks alike),
+    /// read from its `/metrics`.
+    async fn succeeded(&self) -> anyhow::Result<f64> {
         let series =
             "switchyard_messages_finished_total{integration=\"sms\",outcome=\"succeeded\"}";
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        loop {
-            let text = self
-                .http
-                .get(&self.metrics_url)
-                .send()
-                .await?
-                .text()
-                .await?;
-            let done = text
-                .lines()
-                .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if done >= target as f64 {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the worker finished {done} of {target} deliveries within {DRAIN_TIMEOUT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let text = self
+            .http
+            .get(&self.metrics_url)
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0))
     }
 
     /// Resident memory now (`VmRSS`) and at its peak (`VmHWM`), MiB.
@@ -117,5 +107,56 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The worker replicas of a bench run, sharing the SMS queue.
+pub struct Workers(Vec<WorkerProcess>);
+
+impl Workers {
+    /// Starts `replicas` worker processes.
+    pub fn spawn(
+        settings: &Settings,
+        run: &RunSettings,
+        replicas: usize,
+    ) -> anyhow::Result<Workers> {
+        let workers = (0..replicas.max(1))
+            .map(|_| WorkerProcess::spawn(settings, run))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Workers(workers))
+    }
+
+    /// Their process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(WorkerProcess::pid).collect()
+    }
+
+    /// Waits until the replicas together have finished `target` deliveries successfully.
+    pub async fn finished(&self, target: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        loop {
+            let mut done = 0.0;
+            for worker in &self.0 {
+                done += worker.succeeded().await?;
+            }
+            if done >= target as f64 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the workers finished {done} of {target} deliveries within {DRAIN_TIMEOUT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The largest replica's resident memory now and at its peak, MiB.
+    pub fn rss_mib(&self) -> (f64, f64) {
+        self.0
+            .iter()
+            .map(WorkerProcess::rss_mib)
+            .fold((0.0, 0.0), |(now, peak), (n, p)| {
+                (f64::max(now, n), f64::max(peak, p))
+            })
     }
 }
