@@ -50,6 +50,13 @@ pub struct ProviderLabels {
     pub status_class: String,
 }
 
+/// Label: a dependency a process's readiness depends on.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabel {
+    /// `rabbitmq`, `postgres`.
+    pub dependency: String,
+}
+
 /// Labels: breaker transition target state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransitionLabels {
@@ -148,6 +155,8 @@ pub struct Metrics {
     pub broker_connected: Gauge,
     /// Successful reconnections to RabbitMQ.
     pub broker_reconnects: Counter,
+    /// 1 when the dependency passed this process's readiness check at the last scrape.
+    pub dependency_up: Family<DependencyLabel, Gauge>,
     /// Dead letters parked in Postgres, by integration (polled).
     pub dead_letters_parked: Family<IntegrationLabel, Gauge>,
     /// Dead letters ingested from the parking queues.
@@ -192,6 +201,7 @@ impl Metrics {
             publish_confirm: latency_histogram(),
             broker_connected: Gauge::default(),
             broker_reconnects: Counter::default(),
+            dependency_up: Family::default(),
             dead_letters_parked: Family::default(),
             dead_letters_ingested: Family::default(),
             dead_letters_replayed: Family::default(),
@@ -289,6 +299,11 @@ impl Metrics {
             "switchyard_broker_reconnects",
             "Reconnections to RabbitMQ",
             self.broker_reconnects.clone(),
+        );
+        s.register(
+            "switchyard_dependency_up",
+            "1 when the dependency passed this process's readiness check at the last scrape, 0 when not",
+            self.dependency_up.clone(),
         );
         s.register(
             "switchyard_dead_letters_parked",
