@@ -19,6 +19,7 @@ pub mod tenants;
 
 use chrono::{DateTime, Utc};
 use switchyard_contract::{DeliveryContext, Done, Worker};
+use switchyard_runtime::delivery_log;
 use switchyard_store::Store;
 use switchyard_telemetry::mask;
 use switchyard_templates::Templates;
@@ -83,10 +84,9 @@ impl EmailWorker {
         let count = fan_out.fan_out(bulk, ctx).await?;
         tracing::info!(count, "email.bulk fanned out into email.send messages");
         let provider_ref = format!("fanned_out:{count}");
-        self.record_sent(ctx, &provider_ref).await?;
-        Ok(Done {
-            provider_ref: Some(provider_ref),
-        })
+        // `sent`: a relay took the message. SMTP says nothing more unless a bounce comes back
+        // by mail, so this is the last status the delivery log gets from SMTP itself.
+        Ok(delivery_log::sent(&self.store, Self::NAME, ctx, provider_ref).await?)
     }
 
     async fn send(&self, email: &SendEmail, ctx: &DeliveryContext) -> Result<Done, EmailError> {
@@ -111,24 +111,7 @@ impl EmailWorker {
             %provider_ref,
             "email accepted by the relay"
         );
-        self.record_sent(ctx, &provider_ref).await?;
-        Ok(Done {
-            provider_ref: Some(provider_ref),
-        })
-    }
-
-    /// `sent`: a relay took the message. SMTP says nothing more unless a bounce comes back
-    /// by mail, so this is the last status the delivery log gets from SMTP itself.
-    async fn record_sent(
-        &self,
-        ctx: &DeliveryContext,
-        provider_ref: &str,
-    ) -> Result<(), EmailError> {
-        let store = &self.store;
-        Ok(
-            switchyard_runtime::delivery_log::record_sent(store, Self::NAME, ctx, provider_ref)
-                .await?,
-        )
+        Ok(delivery_log::sent(&self.store, Self::NAME, ctx, provider_ref).await?)
     }
 }
 

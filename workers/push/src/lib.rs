@@ -20,6 +20,7 @@ pub mod oauth;
 
 use chrono::{DateTime, Utc};
 use switchyard_contract::{Classify, DeliveryContext, Done, Worker};
+use switchyard_runtime::delivery_log;
 use switchyard_store::Store;
 
 pub use apns::{Apns, ApnsConfig};
@@ -109,23 +110,8 @@ impl PushWorker {
             }
         };
         tracing::info!(platform = %push.platform, %provider_ref, "push accepted by the provider");
-        self.record_sent(ctx, &provider_ref).await?;
-        Ok(Done {
-            provider_ref: Some(provider_ref),
-        })
-    }
-
-    /// FCM and APNs report acceptance only (no delivery receipts), so `sent` is final.
-    async fn record_sent(
-        &self,
-        ctx: &DeliveryContext,
-        provider_ref: &str,
-    ) -> Result<(), PushError> {
-        let store = &self.store;
-        Ok(
-            switchyard_runtime::delivery_log::record_sent(store, Self::NAME, ctx, provider_ref)
-                .await?,
-        )
+        // FCM and APNs report acceptance only (no delivery receipts), so `sent` is final.
+        Ok(delivery_log::sent(&self.store, Self::NAME, ctx, provider_ref).await?)
     }
 }
 

@@ -162,10 +162,7 @@ impl Worker for PaymentCommandsWorker {
                 .publish(provider, &created.id, &event, ctx)
                 .await?;
         }
-        delivery_log::record_sent(&self.store, Self::NAME, ctx, &created.id).await?;
-        Ok(Done {
-            provider_ref: Some(created.id),
-        })
+        Ok(delivery_log::sent(&self.store, Self::NAME, ctx, created.id).await?)
     }
 
     fn has_side_effect(&self, _: &PaymentCommand) -> bool {
