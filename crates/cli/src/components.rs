@@ -288,9 +288,16 @@ async fn start_sandbox(
         config.stripe.webhook_url = Some(format!("{public}/webhooks/stripe"));
         config.paypal.webhook_url = Some(format!("{public}/webhooks/paypal"));
     }
-    // A sandbox on a free port (tests) gets its SMTP relays on free ports too.
+    // A sandbox on a free port (tests) gets its SMTP relays on free ports too; otherwise the
+    // relays listen on the sandbox's address, so a worker in another container reaches them.
     if run.sandbox_listen.port() == 0 {
         config.smtp = switchyard_sandbox::SmtpConfig::ephemeral();
+    } else {
+        let ip = run.sandbox_listen.ip();
+        config.smtp.primary.set_ip(ip);
+        if let Some(secondary) = config.smtp.secondary.as_mut() {
+            secondary.set_ip(ip);
+        }
     }
     Ok(Some(switchyard_sandbox::start(config).await?))
 }

@@ -105,7 +105,11 @@ impl SmtpListeners {
         self.secondary.map(|addr| self.url(addr))
     }
 
-    fn url(&self, addr: SocketAddr) -> String {
+    fn url(&self, mut addr: SocketAddr) -> String {
+        // Bound to every interface (a container's sandbox): this process reaches it locally.
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         format!(
             "smtp://{}:{}@{addr}?tls=none",
             self.config.user, self.config.password
