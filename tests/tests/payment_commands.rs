@@ -117,17 +117,23 @@ impl World {
     /// A paid checkout of `amount` pence: its payment's id (Stripe PaymentIntent, PayPal
     /// capture), as a refund names it.
     async fn payment(&self, provider: &str, amount: i64) -> String {
-        let id = self
-            .command("payments.checkout.create", checkout(provider, amount))
-            .await;
+        self.paid_checkout(provider, amount).await.0
+    }
+
+    /// [`payment`](Self::payment) and the checkout command's `reference`.
+    async fn paid_checkout(&self, provider: &str, amount: i64) -> (String, String) {
+        let command = checkout(provider, amount);
+        let reference = command["reference"].as_str().expect("reference").to_owned();
+        let id = self.command("payments.checkout.create", command).await;
         let record = self.settled(&id, DeliveryStatus::Sent).await;
         let checkout = record.provider_ref.expect("the session or order id");
         let sandbox = &self.h.sandbox;
-        match provider {
+        let payment = match provider {
             "stripe" => sandbox.stripe_pay_checkout(&checkout),
             _ => sandbox.paypal_capture_order(&checkout),
         }
-        .expect("paid")
+        .expect("paid");
+        (payment, reference)
     }
 
     /// The refunds the provider made.
@@ -412,9 +418,12 @@ async fn bad_commands_are_refused_at_the_door_naming_the_field() {
 /// → the payer pays → the provider's signed webhook → the gateway verifies it (Stripe: HMAC;
 /// PayPal: SHA256withRSA against the certificate it fetches) → the payments worker → the ERP
 /// hears `erp.payment.succeeded`; then a refund command comes back as `erp.refund.succeeded`.
+/// Both name the checkout's `reference`, the fee the ERP knows: Stripe carries it in the
+/// PaymentIntent's (and charge's) metadata; PayPal in the capture's `custom_id`, and the refund
+/// (whose resource lacks it) takes it from the stored payment.
 async fn paid_and_refunded_checkout_comes_back_to_the_erp(provider: &str) {
     let w = World::with_webhooks().await;
-    let payment = w.payment(provider, 4_500).await;
+    let (payment, reference) = w.paid_checkout(provider, 4_500).await;
     let announced = |erp_type: &'static str| {
         let erp = &w.erp;
         let payment = payment.clone();
@@ -434,12 +443,18 @@ async fn paid_and_refunded_checkout_comes_back_to_the_erp(provider: &str) {
     let paid = announced("erp.payment.succeeded").await;
     assert_eq!(paid["payload"]["amount"], 4_500);
     assert_eq!(paid["payload"]["currency"], "GBP");
+    assert_eq!(paid["payload"]["reference"], reference.as_str(), "{paid}");
     let refund =
         json!({ "provider": provider, "payment_id": payment, "amount": 500, "currency": "GBP" });
     w.command("payments.refund", refund).await;
     let refunded = announced("erp.refund.succeeded").await;
     assert_eq!(refunded["payload"]["amount_refunded"], 500);
     assert_eq!(refunded["payload"]["status"], "partially_refunded");
+    assert_eq!(
+        refunded["payload"]["reference"],
+        reference.as_str(),
+        "{refunded}"
+    );
     w.finish().await;
 }
 

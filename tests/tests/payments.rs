@@ -133,11 +133,18 @@ fn intent_succeeded(pi: &str) -> Value {
         "data": {"object": {"id": pi, "object": "payment_intent", "amount": 2000, "currency": "usd"}}})
 }
 
+/// `intent_succeeded` as a checkout's PaymentIntent carries it: with the ERP's reference.
+fn intent_succeeded_for(pi: &str, reference: &str) -> Value {
+    let mut event = intent_succeeded(pi);
+    event["data"]["object"]["metadata"] = json!({"reference": reference, "tenant": "lincoln"});
+    event
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn stripe_success_is_announced_once_and_recorded() {
     let w = World::start().await;
     let pi = unique("pi");
-    let event = intent_succeeded(&pi);
+    let event = intent_succeeded_for(&pi, "fee-2026-T1-0042");
     w.stripe(&event).await;
     w.stripe(&event).await; // Stripe's redelivery of the same event.
     w.status_becomes("stripe", &pi, PaymentStatus::Succeeded)
@@ -148,6 +155,7 @@ async fn stripe_success_is_announced_once_and_recorded() {
     assert_eq!(events[0]["payload"]["amount"], 2000);
     assert_eq!(events[0]["payload"]["currency"], "USD");
     assert_eq!(events[0]["payload"]["payment_id"], pi.as_str());
+    assert_eq!(events[0]["payload"]["reference"], "fee-2026-T1-0042");
     let row = w.h.store.payment("stripe", &pi).await.unwrap().unwrap();
     assert_eq!(
         (row.amount, row.currency.as_deref()),
@@ -179,6 +187,11 @@ async fn a_refund_before_the_success_stays_refunded() {
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["erp.refund.succeeded"], "{events:?}");
     assert_eq!(events[0]["payload"]["amount_refunded"], 2000);
+    assert_eq!(
+        events[0]["payload"]["reference"],
+        Value::Null,
+        "no event named one"
+    );
     w.finish().await;
 }
 
@@ -249,6 +262,7 @@ async fn a_failed_publish_keeps_nothing_and_the_redelivery_announces_it() {
         amount_refunded: None,
         currency: Some("USD".into()),
         disputed: false,
+        reference: None,
     };
     let pending = switchyard_store::PendingErpEvent {
         erp_type: "erp.payment.succeeded".into(),
@@ -284,5 +298,76 @@ async fn a_failed_publish_keeps_nothing_and_the_redelivery_announces_it() {
     )
     .await;
     assert!(w.erp_events().await.is_empty());
+    w.finish().await;
+}
+
+/// PayPal's refund resource does not carry the capture's `custom_id`, and webhooks arrive in
+/// any order: the refund comes first (announced without a reference), then the capture names
+/// the reference (the same state announced again, now with it), then a dispute without one
+/// keeps it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reference_learnt_after_the_refund_is_kept_and_announced() {
+    let w = World::start().await;
+    let capture = unique("CAP");
+    let reference = unique("fee");
+    let gbp = |value: &str| json!({"currency_code": "GBP", "value": value});
+    let up = format!("https://api.paypal.com/v2/payments/captures/{capture}");
+    w.paypal(
+        &json!({"id": unique("WH"), "event_type": "PAYMENT.CAPTURE.REFUNDED",
+        "resource": {"id": unique("REF"), "amount": gbp("5.00"),
+            "seller_payable_breakdown": {"total_refunded_amount": gbp("5.00")},
+            "links": [{"rel": "up", "href": up}]}}),
+    )
+    .await;
+    w.status_becomes("paypal", &capture, PaymentStatus::PartiallyRefunded)
+        .await;
+    w.paypal(
+        &json!({"id": unique("WH"), "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource": {"id": capture, "custom_id": reference, "amount": gbp("45.00")}}),
+    )
+    .await;
+    eventually(Duration::from_secs(15), "the reference kept", || async {
+        let row = w.h.store.payment("paypal", &capture).await.unwrap();
+        row.is_some_and(|r| r.reference.as_deref() == Some(reference.as_str()))
+    })
+    .await;
+    w.paypal(
+        &json!({"id": unique("WH"), "event_type": "CUSTOMER.DISPUTE.CREATED",
+        "resource": {"dispute_id": unique("PP-D"), "dispute_amount": gbp("45.00"),
+            "disputed_transactions": [{"seller_transaction_id": capture}]}}),
+    )
+    .await;
+    eventually(Duration::from_secs(15), "the dispute recorded", || async {
+        let row = w.h.store.payment("paypal", &capture).await.unwrap();
+        row.is_some_and(|r| r.disputed)
+    })
+    .await;
+    let row =
+        w.h.store
+            .payment("paypal", &capture)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(row.reference.as_deref(), Some(reference.as_str()));
+    assert_eq!(
+        (row.status, row.amount, row.amount_refunded),
+        (PaymentStatus::PartiallyRefunded, Some(4500), 500)
+    );
+    let events = w.erp_events().await;
+    let seen: Vec<(&str, &Value)> = events
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), &e["payload"]["reference"]))
+        .collect();
+    let named = Value::from(reference.as_str());
+    assert_eq!(
+        seen,
+        [
+            ("erp.refund.succeeded", &Value::Null),
+            ("erp.refund.succeeded", &named),
+            ("erp.dispute.opened", &named),
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[1]["payload"]["amount_refunded"], 500);
     w.finish().await;
 }

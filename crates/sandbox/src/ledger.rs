@@ -25,6 +25,9 @@ pub(crate) struct Objects {
     /// Minor units refunded so far, by payment id (for providers whose payment object does
     /// not carry the running total, like PayPal's capture).
     refunded: HashMap<String, i64>,
+    /// What the provider keeps about an object without showing it in the object, by the
+    /// object's id (a Checkout Session's `payment_intent_data`, used when it is paid).
+    hidden: HashMap<String, Value>,
 }
 
 impl Objects {
@@ -51,6 +54,16 @@ impl Objects {
         let total = self.refunded.entry(id.to_owned()).or_default();
         *total += amount;
         *total
+    }
+
+    /// Keeps `value` with object `id`, out of the object's JSON.
+    pub(crate) fn put_hidden(&mut self, id: &str, value: Value) {
+        self.hidden.insert(id.to_owned(), value);
+    }
+
+    /// What [`put_hidden`](Self::put_hidden) kept with object `id`.
+    pub(crate) fn hidden(&self, id: &str) -> Option<&Value> {
+        self.hidden.get(id)
     }
 
     /// Notes an event the provider emitted.

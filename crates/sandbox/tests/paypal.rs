@@ -536,6 +536,8 @@ async fn webhooks_are_signed_like_paypal_s_and_carry_what_the_payments_worker_re
         event["resource"]["amount"],
         json!({"currency_code": "EUR", "value": "12.34"})
     );
+    // The purchase unit's `custom_id`, as PayPal copies it onto the capture.
+    assert_eq!(event["resource"]["custom_id"], "fee-F1");
 
     assert_eq!(
         verify_online(&sandbox, &completed, &completed.body).await,

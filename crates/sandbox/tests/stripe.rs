@@ -6,7 +6,7 @@ mod common;
 use common::webhooks::HookReceiver;
 use common::{client, status_json};
 use ring::hmac;
-use serde_json::Value;
+use serde_json::{Value, json};
 use switchyard_sandbox::{FaultConfig, SandboxConfig, SandboxHandle};
 
 async fn sandbox_with_hooks(url: Option<&str>) -> SandboxHandle {
@@ -44,6 +44,7 @@ const SESSION: &[(&str, &str)] = &[
     ("cancel_url", "https://school.example/cancel"),
     ("client_reference_id", "F1"),
     ("metadata[fee_id]", "F1"),
+    ("payment_intent_data[metadata][reference]", "fee-F1"),
 ];
 
 /// A paid session's payment intent (of 2468 usd cents).
@@ -478,6 +479,8 @@ async fn webhooks_are_signed_and_carry_what_the_payments_worker_reads() {
         ),
         (Some(intent.as_str()), Some(2468), Some("usd"))
     );
+    // `payment_intent_data[metadata]`, not the session's own metadata, as at Stripe.
+    assert_eq!(object["metadata"], json!({"reference": "fee-F1"}));
     verify(
         &receiver
             .wait_for("type", "checkout.session.completed")
@@ -502,6 +505,8 @@ async fn webhooks_are_signed_and_carry_what_the_payments_worker_reads() {
         (charge["refunded"].as_bool(), charge["currency"].as_str()),
         (Some(false), Some("usd"))
     );
+    // Stripe copies the PaymentIntent's metadata onto its charge.
+    assert_eq!(charge["metadata"], json!({"reference": "fee-F1"}));
 
     // The receiver failed its first delivery: retried, and recorded like a Twilio callback.
     common::eventually("three deliveries recorded", || {

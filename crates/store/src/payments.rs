@@ -80,6 +80,8 @@ pub struct PaymentUpdate {
     pub currency: Option<String>,
     /// The event opened a dispute.
     pub disputed: bool,
+    /// The ERP's reference (the checkout's `reference`), when the provider object carries it.
+    pub reference: Option<String>,
 }
 
 /// A payment row.
@@ -97,11 +99,15 @@ pub struct PaymentState {
     pub currency: Option<String>,
     /// A dispute was opened.
     pub disputed: bool,
+    /// The ERP's reference, once an event named it.
+    pub reference: Option<String>,
 }
 
 impl PaymentState {
     /// `before` (if any) moved forward by `update`: the higher status, the larger refund, the
-    /// first known amount and currency; a refund reaching the amount makes it `refunded`.
+    /// first known amount, currency and reference; a refund reaching the amount makes it
+    /// `refunded`. Events arrive out of order and not all name the reference (a PayPal refund,
+    /// a dispute), so a later event without one never erases it.
     pub fn merge(before: Option<&PaymentState>, update: &PaymentUpdate) -> PaymentState {
         let mut status = update.status;
         if let Some(b) = before
@@ -128,11 +134,16 @@ impl PaymentState {
                 .and_then(|b| b.currency.clone())
                 .or(update.currency.clone()),
             disputed: before.is_some_and(|b| b.disputed) || update.disputed,
+            reference: before
+                .and_then(|b| b.reference.clone())
+                .or(update.reference.clone()),
         }
     }
 
     /// Whether the ERP should hear of the move from `before` to `self`: a new status, more
-    /// refunded, or a dispute. A late event that only fills in the amount is no news.
+    /// refunded, a dispute, or the reference learnt (a refund announced before the payment's
+    /// own event brought the reference is announced again, now naming the fee). A late event
+    /// that only fills in the amount is no news.
     pub fn is_news_after(&self, before: Option<&PaymentState>) -> bool {
         match before {
             None => true,
@@ -140,6 +151,7 @@ impl PaymentState {
                 b.status != self.status
                     || b.amount_refunded != self.amount_refunded
                     || b.disputed != self.disputed
+                    || (b.reference.is_none() && self.reference.is_some())
             }
         }
     }
@@ -194,6 +206,8 @@ struct Row {
     currency: Option<String>,
     #[diesel(sql_type = Bool)]
     disputed: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    reference: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -211,14 +225,15 @@ struct Outbox {
 const OUTBOX: &str = "SELECT erp_type, erp_payload, published_at IS NOT NULL AS published \
      FROM payment_events WHERE provider = $1 AND event_id = $2 FOR UPDATE";
 
-const LOCK: &str = "SELECT tenant, status, amount, amount_refunded, currency, disputed \
+const LOCK: &str = "SELECT tenant, status, amount, amount_refunded, currency, disputed, reference \
      FROM payments WHERE provider = $1 AND payment_id = $2 FOR UPDATE";
 
 const UPSERT: &str = "INSERT INTO payments \
-       (provider, payment_id, tenant, status, amount, amount_refunded, currency, disputed) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+       (provider, payment_id, tenant, status, amount, amount_refunded, currency, disputed, \
+        reference) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
      ON CONFLICT (provider, payment_id) DO UPDATE SET tenant = $3, status = $4, amount = $5, \
-       amount_refunded = $6, currency = $7, disputed = $8, updated_at = now()";
+       amount_refunded = $6, currency = $7, disputed = $8, reference = $9, updated_at = now()";
 
 // Waits for a concurrent insert of the same event to commit or roll back; 0 rows: it exists.
 const CLAIM: &str = "INSERT INTO payment_events (provider, event_id) VALUES ($1, $2) \
@@ -341,6 +356,7 @@ impl Row {
             amount_refunded: self.amount_refunded,
             currency: self.currency,
             disputed: self.disputed,
+            reference: self.reference,
         }
     }
 }
@@ -403,6 +419,7 @@ async fn upsert(
         .bind::<BigInt, _>(s.amount_refunded)
         .bind::<Nullable<Text>, _>(s.currency.as_deref())
         .bind::<Bool, _>(s.disputed)
+        .bind::<Nullable<Text>, _>(s.reference.as_deref())
         .execute(conn)
         .await?;
     Ok(())
@@ -422,6 +439,7 @@ mod tests {
             amount_refunded: refunded,
             currency: Some("USD".into()),
             disputed: false,
+            reference: None,
         }
     }
 
@@ -455,5 +473,33 @@ mod tests {
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         let late = PaymentState::merge(Some(&paid), &update(PaymentStatus::Failed, None));
         assert_eq!(late.status, PaymentStatus::Succeeded);
+    }
+
+    #[test]
+    fn the_first_reference_is_kept_whatever_comes_later() {
+        let named = |status, refunded, reference: Option<&str>| PaymentUpdate {
+            reference: reference.map(str::to_owned),
+            ..update(status, refunded)
+        };
+        // A refund without the reference arrives first, as out-of-order delivery allows.
+        let refunded = PaymentState::merge(None, &named(PaymentStatus::Refunded, Some(2000), None));
+        assert_eq!(refunded.reference, None);
+        // The payment's own event names it: kept, and news although the status is no higher.
+        let paid = named(PaymentStatus::Succeeded, None, Some("fee-0042"));
+        let known = PaymentState::merge(Some(&refunded), &paid);
+        assert_eq!(known.reference.as_deref(), Some("fee-0042"));
+        assert_eq!(known.status, PaymentStatus::Refunded);
+        assert!(known.is_news_after(Some(&refunded)));
+        // A later event without it (a dispute) or naming another keeps the first.
+        let dispute = PaymentUpdate {
+            disputed: true,
+            ..named(PaymentStatus::Succeeded, None, None)
+        };
+        let disputed = PaymentState::merge(Some(&known), &dispute);
+        assert_eq!(disputed.reference.as_deref(), Some("fee-0042"));
+        let other = named(PaymentStatus::Succeeded, None, Some("fee-9999"));
+        let again = PaymentState::merge(Some(&disputed), &other);
+        assert_eq!(again.reference.as_deref(), Some("fee-0042"));
+        assert!(!again.is_news_after(Some(&disputed)));
     }
 }

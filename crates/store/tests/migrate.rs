@@ -5,7 +5,7 @@ mod common;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use switchyard_store::Store;
 
-const ALL_MIGRATIONS: [&str; 11] = [
+const ALL_MIGRATIONS: [&str; 12] = [
     "2026-11-28-000001_delivery_attempts",
     "2026-11-28-000002_deliveries",
     "2026-11-28-000003_idempotency_keys",
@@ -17,6 +17,7 @@ const ALL_MIGRATIONS: [&str; 11] = [
     "2026-11-28-000009_invalid_push_tokens",
     "2026-11-28-000010_webhook_events",
     "2026-11-28-000011_payments",
+    "2026-11-28-000012_payment_reference",
 ];
 
 /// A throwaway database, so the test sees migrations applied from scratch.

@@ -27,7 +27,8 @@ pub fn type_of(before: Option<&PaymentState>, after: &PaymentState) -> Option<&'
     }
 }
 
-/// The payload of a payment, refund or dispute event.
+/// The payload of a payment, refund or dispute event. `reference` is the stored row's, so a
+/// refund or dispute whose provider object does not name it still carries the payment's.
 pub fn payment_payload(
     provider: &str,
     payment_id: &str,
@@ -45,6 +46,7 @@ pub fn payment_payload(
         "amount_refunded": state.amount_refunded,
         "currency": state.currency,
         "disputed": state.disputed,
+        "reference": state.reference,
     })
 }
 
@@ -100,6 +102,41 @@ impl ErpEvents {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_contract::catalogue;
+
+    fn state(reference: Option<&str>) -> PaymentState {
+        PaymentState {
+            tenant: None,
+            status: PaymentStatus::PartiallyRefunded,
+            amount: Some(4500),
+            amount_refunded: 500,
+            currency: Some("GBP".into()),
+            disputed: false,
+            reference: reference.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_payload_carries_the_row_s_reference_and_matches_every_payment_schema() {
+        for reference in [Some("fee-2026-T1-0042"), None] {
+            let payload = payment_payload("paypal", "CAP1", "REF1", "WH-1", &state(reference));
+            assert_eq!(payload["reference"].as_str(), reference);
+            for erp_type in [
+                "erp.payment.succeeded",
+                "erp.payment.failed",
+                "erp.refund.succeeded",
+                "erp.dispute.opened",
+            ] {
+                let checked = catalogue::validate(erp_type, &payload);
+                assert!(checked.is_ok(), "{erp_type}: {checked:?}");
+            }
         }
     }
 }

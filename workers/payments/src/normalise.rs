@@ -47,3 +47,9 @@ pub(crate) fn text<'a>(
             field,
         })
 }
+
+/// The ERP's reference at `pointer`, if the provider object carries a non-empty one.
+pub(crate) fn reference(value: &Value, pointer: &str) -> Option<String> {
+    let text = value.pointer(pointer).and_then(Value::as_str)?.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}

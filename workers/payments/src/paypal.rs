@@ -1,12 +1,17 @@
 //! PayPal events → [`Normalised`]. PayPal amounts are decimal strings (`{"currency_code":
 //! "EUR", "value": "10.50"}`), converted exactly with the currency's exponent (`money.rs`).
+//!
+//! The ERP's reference is the capture's `custom_id`, which PayPal copies from the order's
+//! purchase unit (the checkout sets it to the reference). A refund's `custom_id` is whatever the
+//! refund request set, not the capture's, and a dispute has none: their reference comes from
+//! the stored payment.
 
 use serde_json::Value;
 use switchyard_store::{PaymentStatus, PaymentUpdate};
 
 use crate::PaymentsError;
 use crate::money;
-use crate::normalise::{Normalised, text};
+use crate::normalise::{Normalised, reference, text};
 
 const PROVIDER: &str = "paypal";
 
@@ -14,6 +19,10 @@ const PROVIDER: &str = "paypal";
 pub fn normalise(event: &Value, tenant: Option<&str>) -> Result<Normalised, PaymentsError> {
     let kind = event["event_type"].as_str().unwrap_or_default();
     let resource = &event["resource"];
+    let named = match kind {
+        "PAYMENT.CAPTURE.COMPLETED" | "PAYMENT.CAPTURE.DENIED" => reference(resource, "/custom_id"),
+        _ => None,
+    };
     let id = || text(resource, "/id", PROVIDER, kind, "resource.id");
     let payment = |status, payment_id: &str, money_at: &str, refunded: bool, disputed| {
         let (minor, currency) = amount(resource, money_at, kind)?;
@@ -32,6 +41,7 @@ pub fn normalise(event: &Value, tenant: Option<&str>) -> Result<Normalised, Paym
                 amount_refunded,
                 currency: Some(currency),
                 disputed,
+                reference: named.clone(),
             },
             object_id: text(
                 resource,
@@ -185,5 +195,21 @@ mod tests {
         let inexact = json!({"event_type": "PAYMENT.CAPTURE.COMPLETED",
             "resource": {"id": "CAP2", "amount": {"currency_code": "JPY", "value": "10.5"}}});
         assert!(normalise(&inexact, None).is_err());
+    }
+
+    #[test]
+    fn the_reference_is_the_capture_s_custom_id_and_never_a_refund_s() {
+        let e = json!({"id": "WH-2", "event_type": "PAYMENT.CAPTURE.COMPLETED",
+            "resource": {"id": "CAP1", "custom_id": "fee-2026-T1-0042",
+                "amount": {"currency_code": "GBP", "value": "45.00"}}});
+        let u = update(normalise(&e, None).unwrap());
+        assert_eq!(u.reference.as_deref(), Some("fee-2026-T1-0042"));
+        let without = json!({"event_type": "PAYMENT.CAPTURE.DENIED",
+            "resource": {"id": "CAP2", "amount": {"currency_code": "GBP", "value": "1.00"}}});
+        assert_eq!(update(normalise(&without, None).unwrap()).reference, None);
+        let refund = json!({"event_type": "PAYMENT.CAPTURE.REFUNDED", "resource": {"id": "REF1",
+            "custom_id": "refund-request-7", "amount": {"currency_code": "GBP", "value": "5.00"},
+            "links": [{"rel": "up", "href": "https://api.paypal.com/v2/payments/captures/CAP1"}]}});
+        assert_eq!(update(normalise(&refund, None).unwrap()).reference, None);
     }
 }

@@ -1,11 +1,16 @@
 //! Stripe events → [`Normalised`]. Stripe amounts are already integers in the currency's minor
 //! unit (zero-decimal currencies included), and currencies are lower case ISO codes.
+//!
+//! The ERP's reference is `metadata.reference`: the checkout sets it through
+//! `payment_intent_data[metadata]`, so the PaymentIntent carries it, and Stripe copies a
+//! PaymentIntent's metadata onto the charge it creates, so `charge.refunded` carries it too. A
+//! dispute's metadata is its own (empty): its reference comes from the stored payment.
 
 use serde_json::Value;
 use switchyard_store::{PaymentStatus, PaymentUpdate};
 
 use crate::PaymentsError;
-use crate::normalise::{Normalised, text};
+use crate::normalise::{Normalised, reference, text};
 
 const PROVIDER: &str = "stripe";
 
@@ -13,6 +18,10 @@ const PROVIDER: &str = "stripe";
 pub fn normalise(event: &Value, tenant: Option<&str>) -> Result<Normalised, PaymentsError> {
     let kind = event["type"].as_str().unwrap_or_default();
     let object = &event["data"]["object"];
+    let named = match kind {
+        "charge.dispute.created" => None,
+        _ => reference(object, "/metadata/reference"),
+    };
     let payment = |status, payment_id: &str, amount, refunded, disputed| -> Result<_, _> {
         Ok(Normalised::Payment {
             update: PaymentUpdate {
@@ -26,6 +35,7 @@ pub fn normalise(event: &Value, tenant: Option<&str>) -> Result<Normalised, Paym
                     text(object, "/currency", PROVIDER, kind, "currency")?.to_uppercase(),
                 ),
                 disputed,
+                reference: named.clone(),
             },
             object_id: text(object, "/id", PROVIDER, kind, "data.object.id")?.to_owned(),
         })
@@ -145,5 +155,27 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_reference_is_read_from_the_payment_intent_and_the_charge_metadata() {
+        let intent = json!({"id": "evt_3", "type": "payment_intent.succeeded", "data": {"object": {
+            "id": "pi_1", "amount": 2000, "currency": "gbp",
+            "metadata": {"reference": "fee-2026-T1-0042", "tenant": "lincoln"}}}});
+        let u = update(normalise(&intent, None).unwrap());
+        assert_eq!(u.reference.as_deref(), Some("fee-2026-T1-0042"));
+        let charge = json!({"id": "evt_4", "type": "charge.refunded", "data": {"object": {
+            "id": "ch_1", "payment_intent": "pi_1", "amount": 2000, "amount_refunded": 500,
+            "refunded": false, "currency": "gbp", "metadata": {"reference": "fee-2026-T1-0042"}}}});
+        let u = update(normalise(&charge, None).unwrap());
+        assert_eq!(u.reference.as_deref(), Some("fee-2026-T1-0042"));
+        // None when absent or empty; a dispute's own metadata is not the payment's.
+        let bare = json!({"id": "evt_5", "type": "payment_intent.payment_failed", "data": {"object": {
+            "id": "pi_2", "amount": 2000, "currency": "gbp", "metadata": {"reference": ""}}}});
+        assert_eq!(update(normalise(&bare, None).unwrap()).reference, None);
+        let dispute = json!({"type": "charge.dispute.created", "data": {"object": {
+            "id": "dp_1", "charge": "ch_1", "payment_intent": "pi_1", "currency": "gbp",
+            "metadata": {"reference": "not-the-fee"}}}});
+        assert_eq!(update(normalise(&dispute, None).unwrap()).reference, None);
     }
 }

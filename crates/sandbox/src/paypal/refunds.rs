@@ -126,6 +126,9 @@ fn refund(
         "amount": money(amount, &currency),
         "note_to_payer": call.body["note_to_payer"],
         "invoice_id": call.body["invoice_id"],
+        // The refund request's own `custom_id`, if it set one: PayPal does not document
+        // copying the capture's onto its refunds, so neither does the sandbox.
+        "custom_id": call.body["custom_id"],
         "seller_payable_breakdown": {
             "gross_amount": money(amount, &currency),
             "paypal_fee": money(0, &currency),

@@ -1,5 +1,10 @@
 //! `POST /v1/checkout/sessions` (mode `payment`) and the customer paying it, which is where
 //! payment intents and charges come from.
+//!
+//! Metadata goes where Stripe puts it: the session's `metadata` stays on the session; the
+//! PaymentIntent gets `payment_intent_data[metadata]`, and its charge a copy of the
+//! PaymentIntent's metadata (Stripe copies it when the PaymentIntent is confirmed), so
+//! `payment_intent.succeeded` and `charge.refunded` carry what the checkout set there.
 
 use serde_json::{Value, json};
 
@@ -7,6 +12,7 @@ use super::error::StripeError;
 use super::params::Params;
 use super::{Call, created, events, new_id, now};
 use crate::error::HookError;
+use crate::ledger::Objects;
 use crate::pipeline::Executed;
 use crate::state::AppState;
 
@@ -101,10 +107,11 @@ fn session(state: &AppState, params: &Params, lines: &[Line]) -> Value {
         "created": now(),
         "livemode": false,
     });
-    state
-        .stripe
-        .ledger
-        .with(|objects| objects.put(session.clone()));
+    let intent_data = json!({ "metadata": params.metadata_at("payment_intent_data[metadata]") });
+    state.stripe.ledger.with(|objects| {
+        objects.put(session.clone());
+        objects.put_hidden(&id, intent_data);
+    });
     session
 }
 
@@ -113,28 +120,13 @@ fn session(state: &AppState, params: &Params, lines: &[Line]) -> Value {
 /// `payment_intent.succeeded` are sent. Returns the payment intent's id.
 pub(crate) fn pay(state: &AppState, id: &str) -> Result<String, HookError> {
     let (session, intent) = state.stripe.ledger.with(|objects| {
-        let session = objects
-            .get_mut(id)
-            .filter(|s| s["object"] == "checkout.session");
-        let Some(session) = session else {
-            return Err(HookError::Unknown {
-                kind: "checkout session",
-                id: id.to_owned(),
-            });
-        };
-        if session["status"] != "open" {
-            return Err(HookError::WrongState {
-                kind: "checkout session",
-                id: id.to_owned(),
-                status: session["status"].as_str().unwrap_or_default().to_owned(),
-                action: "paid",
-            });
-        }
-        let (intent, charge) = payment(session);
+        let mut session = open_session(objects, id)?;
+        let intent_data = objects.hidden(id).cloned().unwrap_or_default();
+        let (intent, charge) = payment(&session, &intent_data);
         session["status"] = "complete".into();
         session["payment_status"] = "paid".into();
         session["payment_intent"] = intent["id"].clone();
-        let session = session.clone();
+        objects.put(session.clone());
         objects.put(intent.clone());
         objects.put(charge);
         Ok((session, intent))
@@ -145,11 +137,37 @@ pub(crate) fn pay(state: &AppState, id: &str) -> Result<String, HookError> {
     Ok(intent_id)
 }
 
-/// The succeeded payment intent and its charge for a paid session.
-fn payment(session: &Value) -> (Value, Value) {
+/// Session `id`, if it exists and is still open to be paid.
+fn open_session(objects: &Objects, id: &str) -> Result<Value, HookError> {
+    let session = objects
+        .get(id)
+        .filter(|s| s["object"] == "checkout.session");
+    let Some(session) = session else {
+        return Err(HookError::Unknown {
+            kind: "checkout session",
+            id: id.to_owned(),
+        });
+    };
+    if session["status"] != "open" {
+        return Err(HookError::WrongState {
+            kind: "checkout session",
+            id: id.to_owned(),
+            status: session["status"].as_str().unwrap_or_default().to_owned(),
+            action: "paid",
+        });
+    }
+    Ok(session.clone())
+}
+
+/// The succeeded payment intent and its charge for a paid session made with `intent_data`
+/// (its `payment_intent_data`).
+fn payment(session: &Value, intent_data: &Value) -> (Value, Value) {
     let (intent_id, charge_id) = (new_id("pi_"), new_id("ch_"));
     let (amount, currency) = (&session["amount_total"], &session["currency"]);
-    let metadata = &session["metadata"];
+    let metadata = match &intent_data["metadata"] {
+        Value::Null => json!({}),
+        given => given.clone(),
+    };
     let intent = json!({
         "id": intent_id, "object": "payment_intent", "amount": amount,
         "amount_received": amount, "currency": currency, "status": "succeeded",

@@ -52,9 +52,16 @@ impl Params {
 
     /// The `metadata[key]=value` pairs as Stripe's `metadata` object.
     pub(crate) fn metadata(&self) -> Value {
+        self.metadata_at("metadata")
+    }
+
+    /// The `{prefix}[key]=value` pairs as a `metadata` object, for metadata meant for another
+    /// object (`payment_intent_data[metadata]`).
+    pub(crate) fn metadata_at(&self, prefix: &str) -> Value {
+        let opening = format!("{prefix}[");
         let pairs = self.0.iter().filter_map(|(key, value)| {
-            let inner = key.strip_prefix("metadata[")?.strip_suffix(']')?;
-            Some((inner.to_owned(), Value::from(value.as_str())))
+            let inner = key.strip_prefix(&opening)?.strip_suffix(']')?;
+            (!inner.contains('[')).then(|| (inner.to_owned(), Value::from(value.as_str())))
         });
         Value::Object(pairs.collect::<Map<_, _>>())
     }
@@ -98,6 +105,16 @@ mod tests {
         ]);
         assert_eq!(p.required_positive("line_items[0][quantity]").ok(), Some(2));
         assert_eq!(p.metadata(), json!({"fee_id": "F1"}));
+        let nested = params(&[
+            ("metadata[reference]", "fee-1"),
+            ("payment_intent_data[metadata][reference]", "fee-1"),
+            ("payment_intent_data[metadata][tenant]", "lincoln"),
+        ]);
+        assert_eq!(
+            nested.metadata_at("payment_intent_data[metadata]"),
+            json!({"reference": "fee-1", "tenant": "lincoln"})
+        );
+        assert_eq!(nested.metadata(), json!({"reference": "fee-1"}));
         assert!(p.has_list("line_items") && !p.has_list("items"));
         let err = p.positive("amount").expect_err("not an integer").reply();
         assert_eq!(err.body.expect("body")["error"]["param"], "amount");
