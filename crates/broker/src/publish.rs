@@ -2,6 +2,7 @@
 //! queue, persisted); only then may a caller acknowledge anything upstream.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -33,13 +34,19 @@ impl From<BrokerError> for PublishError {
     }
 }
 
-/// Publishes on one confirm-mode channel, re-opened after a reconnect. Cheap to clone; clones
-/// share the channel, and publishes on it are pipelined.
+/// Confirm-mode channels a publisher spreads its publishes over. RabbitMQ runs each channel as
+/// one Erlang process: with a single channel, every publish and confirm of the process goes
+/// through one scheduler, which capped the ingress well below what the broker can take.
+const CHANNELS: usize = 4;
+
+/// Publishes on a few confirm-mode channels (round robin), each re-opened after a reconnect.
+/// Cheap to clone; clones share the channels, and publishes on each are pipelined.
 #[derive(Clone)]
 pub struct Publisher {
     broker: Broker,
     confirm_timeout: Duration,
-    channel: Arc<Mutex<Option<Channel>>>,
+    channels: Arc<[Mutex<Option<Channel>>; CHANNELS]>,
+    next: Arc<AtomicUsize>,
 }
 
 impl Publisher {
@@ -48,7 +55,8 @@ impl Publisher {
         Self {
             broker,
             confirm_timeout,
-            channel: Arc::default(),
+            channels: Arc::new(std::array::from_fn(|_| Mutex::new(None))),
+            next: Arc::default(),
         }
     }
 
@@ -100,7 +108,8 @@ impl Publisher {
     }
 
     async fn channel(&self) -> Result<Channel, PublishError> {
-        let mut slot = self.channel.lock().await;
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % CHANNELS;
+        let mut slot = self.channels[index].lock().await;
         if let Some(channel) = slot.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
         }
