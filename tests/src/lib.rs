@@ -351,6 +351,7 @@ fn run_settings(port: u16, sandbox: &SandboxHandle) -> RunSettings {
         sandbox_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown_grace_secs: 5,
         provider_timeout_secs: 5,
+        sandbox_public_url: None,
         push: Default::default(),
         payments: payments_settings(sandbox),
         email: Default::default(),

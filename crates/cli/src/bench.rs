@@ -273,6 +273,7 @@ async fn run_settings(sandbox: &switchyard_sandbox::SandboxHandle) -> anyhow::Re
         templates: PathBuf::from("templates"),
         sandbox_listen: ([127, 0, 0, 1], 0).into(),
         shutdown_grace_secs: 5,
+        sandbox_public_url: None,
         push: Default::default(),
         payments: Default::default(),
         provider_timeout_secs: 10,

@@ -277,6 +277,7 @@ async fn start_sandbox(
     }
     let mut config = switchyard_sandbox::SandboxConfig {
         listen: run.sandbox_listen,
+        public_url: run.sandbox_public_url.clone(),
         ..Default::default()
     };
     config.twilio.account_sid = run.twilio_account_sid.clone();

@@ -133,6 +133,12 @@ pub struct RunSettings {
     )]
     pub sandbox_listen: SocketAddr,
 
+    /// The URL other processes reach the embedded sandbox at, in what it hands out (PayPal's
+    /// certificate URL, payment page links): `http://sandbox:8025` in a container network.
+    /// Unset: its listen address.
+    #[arg(long, env = "SWITCHYARD_SANDBOX_PUBLIC_URL")]
+    pub sandbox_public_url: Option<String>,
+
     /// Seconds in-flight work may take to finish after SIGTERM before it is left for
     /// redelivery. Match Kubernetes' terminationGracePeriodSeconds (minus a margin).
     #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE", default_value_t = 25)]

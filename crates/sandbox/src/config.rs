@@ -25,6 +25,10 @@ pub struct SandboxConfig {
     /// Address to listen on; `127.0.0.1:0` picks a free port (read it back with
     /// [`crate::SandboxHandle::addr`]).
     pub listen: SocketAddr,
+    /// The URL others reach the sandbox at, in what it hands out (PayPal's certificate URL,
+    /// payment page links): `http://sandbox:8025` in a container network. `None`: its own
+    /// listen address, as loopback when it listens on every interface.
+    pub public_url: Option<String>,
     /// The emulated Twilio account.
     pub twilio: TwilioConfig,
     /// The emulated Firebase project (FCM HTTP v1 and its OAuth token endpoint).
@@ -46,6 +50,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            public_url: None,
             twilio: TwilioConfig::default(),
             fcm: FcmConfig::default(),
             apns: ApnsConfig::default(),

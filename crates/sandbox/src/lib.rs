@@ -105,7 +105,10 @@ pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError>
         paypal: config.paypal,
         faults: config.faults,
         http,
-        base_url: base_url(addr),
+        base_url: config
+            .public_url
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| base_url(addr)),
     })
     .map_err(SandboxError::Credentials)?;
     let smtp = smtp::start(config.smtp, &state).await?;

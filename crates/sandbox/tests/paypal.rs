@@ -599,3 +599,24 @@ async fn webhooks_are_signed_like_paypal_s_and_carry_what_the_payments_worker_re
             .all(|c| c.http_status == Some(204))
     );
 }
+
+/// In a container network the sandbox listens on every interface but is reached by name: what
+/// it hands out (the certificate URL webhooks point at) uses its public URL.
+#[tokio::test]
+async fn a_public_url_is_what_the_certificate_url_names() {
+    let config = SandboxConfig {
+        public_url: Some("http://sandbox:8025/".into()),
+        ..SandboxConfig::ephemeral()
+    };
+    let sandbox = switchyard_sandbox::start(config).await.unwrap();
+    assert!(
+        sandbox
+            .paypal_cert_url()
+            .starts_with("http://sandbox:8025/v1/notifications/certs/"),
+        "{}",
+        sandbox.paypal_cert_url()
+    );
+    // The handle still gives this process the address it can reach.
+    assert!(sandbox.base_url().starts_with("http://127.0.0.1:"));
+    sandbox.shutdown();
+}

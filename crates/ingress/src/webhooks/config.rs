@@ -409,6 +409,15 @@ mod tests {
     }
 
     #[test]
+    fn the_compose_stack_s_sources_load() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/webhooks.compose.toml");
+        let sources = Sources::load(&path).expect("the compose sources are valid");
+        assert!(sources.find("stripe", None).is_some());
+        let paypal = &sources.find("paypal", None).unwrap().verifier;
+        assert!(matches!(paypal, Verifier::PayPal(p) if p.api_base == "http://sandbox:8025"));
+    }
+
+    #[test]
     fn paypal_modes_take_only_their_own_keys() {
         let cert = "[[sources]]\nname = \"p\"\nkind = \"paypal\"\nverify = \"certificate\"\n";
         let api = "[[sources]]\nname = \"p\"\nkind = \"paypal\"\nclient_id = \"c\"\n\
