@@ -527,3 +527,26 @@ async fn with_the_database_down_the_ingester_acks_nothing_and_resumes() {
     worker.stop().await;
     h.finish().await;
 }
+
+/// `switchyard_dead_letters_parked` is published for every integration of the topology, 0 when
+/// nothing of it is parked: an integration absent from the database's counts (never parked, or
+/// emptied by a replay or a purge) must not keep an old value or vanish from dashboards.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_parked_gauge_is_zero_for_an_integration_with_nothing_parked() {
+    // A queue name no other test parks under (integration names are not namespaced in
+    // Postgres), so its count can only come from the topology.
+    let integration = format!("gauge{}", &new_id().replace('-', "")[..12]);
+    let toml = format!("[queues.{integration}]\nrouting_keys = [\"{integration}.run\"]\n");
+    let components = BTreeSet::from([Component::DeadLetters]);
+    let h = Harness::start_components(&amqp_url(), &database_url(), &toml, components).await;
+    let series = format!("switchyard_dead_letters_parked{{integration=\"{integration}\"}} 0");
+    eventually(Duration::from_secs(15), "the gauge published", || async {
+        h.running
+            .metrics_registry
+            .encode()
+            .lines()
+            .any(|l| l == series)
+    })
+    .await;
+    h.finish().await;
+}

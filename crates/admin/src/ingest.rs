@@ -147,7 +147,13 @@ impl Ingester {
     async fn refresh_gauge(self, shutdown: CancellationToken) {
         loop {
             if let Ok(counts) = self.store.parked_counts().await {
-                for (integration, count) in counts {
+                // An integration with nothing parked is absent from the counts: it is set to 0,
+                // or its gauge would keep the last non-zero value after a purge or a replay.
+                let topology = self.broker.topology();
+                let mut every: std::collections::BTreeMap<String, i64> =
+                    topology.integrations().map(|i| (i.to_owned(), 0)).collect();
+                every.extend(counts);
+                for (integration, count) in every {
                     self.metrics
                         .dead_letters_parked
                         .get_or_create(&Metrics::integration(&integration))
