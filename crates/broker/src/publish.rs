@@ -81,15 +81,17 @@ impl Publisher {
             mandatory,
             ..Default::default()
         };
-        let pending = channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                options,
-                body,
-                properties,
-            )
+        // Bounded too: on a connection that just died, lapin can leave the send pending.
+        let send = channel.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            options,
+            body,
+            properties,
+        );
+        let pending = tokio::time::timeout(self.confirm_timeout, send)
             .await
+            .map_err(|_| PublishError::ConfirmTimeout(self.confirm_timeout))?
             .map_err(|e| self.broken(e))?;
         let confirmation = tokio::time::timeout(self.confirm_timeout, pending)
             .await

@@ -69,7 +69,7 @@ impl<W: Worker> ConsumeLoop<W> {
             tracing::info!(queue = %self.queue, reason = ?stop, "stopped consuming");
             let cancel = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default());
             let _ = bounded("cancelling the consumer", cancel).await;
-            self.drain(&mut tasks, stop == Stop::Shutdown).await;
+            self.drain(&mut tasks).await;
             // Unacked, unstarted prefetched messages go back to the queue with the channel. A
             // channel the broker already closed must not be closed twice (lapin reports that as
             // a connection error).
@@ -143,20 +143,19 @@ impl<W: Worker> ConsumeLoop<W> {
         }
     }
 
-    /// Waits for in-flight handlers. At shutdown only for the grace period: what is still
-    /// running then is abandoned unacked, and the broker redelivers it.
-    async fn drain(&self, tasks: &mut JoinSet<()>, shutting_down: bool) {
+    /// Waits for in-flight handlers, for the grace period at most: what is still running then
+    /// is abandoned unacked, and the broker redelivers it. Bounded also when the connection
+    /// was lost or the breaker opened, so a task stuck on a dead connection cannot keep the
+    /// consumer from resubscribing.
+    async fn drain(&self, tasks: &mut JoinSet<()>) {
         let all = async { while tasks.join_next().await.is_some() {} };
-        if shutting_down {
-            if tokio::time::timeout(self.grace, all).await.is_err() {
-                tracing::warn!(
-                    left = tasks.len(),
-                    "grace period over; leaving the rest for redelivery"
-                );
-                tasks.abort_all();
-            }
-        } else {
-            all.await;
+        if tokio::time::timeout(self.grace, all).await.is_err() {
+            tracing::warn!(
+                left = tasks.len(),
+                "grace period over; leaving the rest for redelivery"
+            );
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
         }
     }
 

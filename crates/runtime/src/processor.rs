@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use switchyard_broker::{QueuePolicy, Topology};
+use switchyard_broker::{QueuePolicy, Topology, bounded};
 use switchyard_contract::{Classify, DeliveryContext, Done, Envelope, Failure, Outcome, Worker};
 use switchyard_store::{Claim, DeliveryStatus, DeliveryUpdate, NewAttempt};
 use switchyard_telemetry::Metrics;
@@ -144,18 +144,25 @@ impl<W: Worker> Processor<W> {
                     .get_or_create(&labels)
                     .inc();
                 tracing::info!(outcome = outcome.as_str(), "delivery finished");
-                delivery.ack(BasicAckOptions::default()).await
+                let ack = delivery.ack(BasicAckOptions::default());
+                bounded("acknowledging a delivery", ack).await
             }
             Settle::Requeue => {
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
+                let nack = delivery.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                });
+                bounded("returning a delivery", nack).await
             }
         };
-        if let Err(error) = result {
+        // Bounded: an ack sent just as the connection died can wait forever for an I/O loop
+        // that is gone, and the consumer waits for this task before it resubscribes.
+        let failed = match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(error) = failed {
             // The channel is gone; the broker redelivers, and idempotency absorbs the repeat.
             tracing::warn!(%error, "could not settle the delivery; it will be redelivered");
         }
