@@ -53,3 +53,12 @@ pub(crate) fn reference(value: &Value, pointer: &str) -> Option<String> {
     let text = value.pointer(pointer).and_then(Value::as_str)?.trim();
     (!text.is_empty()).then(|| text.to_owned())
 }
+
+/// Tests of the provider mappers: the payment update of `n`, which must be one.
+#[cfg(test)]
+pub(crate) fn payment_update(n: Normalised) -> PaymentUpdate {
+    match n {
+        Normalised::Payment { update, .. } => update,
+        other => panic!("not a payment: {other:?}"),
+    }
+}

@@ -142,14 +142,8 @@ fn captured_by(refund: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::payment_update as update;
     use serde_json::json;
-
-    fn update(n: Normalised) -> PaymentUpdate {
-        match n {
-            Normalised::Payment { update, .. } => update,
-            other => panic!("not a payment: {other:?}"),
-        }
-    }
 
     #[test]
     fn a_completed_capture_in_euros_is_in_cents() {

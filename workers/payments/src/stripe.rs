@@ -99,14 +99,8 @@ fn payment_of<'a>(object: &'a Value, fallback: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalise::payment_update as update;
     use serde_json::json;
-
-    fn update(n: Normalised) -> PaymentUpdate {
-        match n {
-            Normalised::Payment { update, .. } => update,
-            other => panic!("not a payment: {other:?}"),
-        }
-    }
 
     #[test]
     fn payment_intent_succeeded_is_a_succeeded_payment_in_minor_units() {
